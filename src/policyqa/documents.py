@@ -1,0 +1,272 @@
+"""Files -> ``Document``: decoding, text extraction per format, normalisation, metadata.
+
+Every format ends in one normalised string; all later offsets point into it. Heavy parsers
+(pypdf, trafilatura) are imported only when a file of their kind is read.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import io
+import re
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import DocumentError
+from .schema import Document, DocumentMeta
+
+SUPPORTED = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
+             ".pdf": "pdf", ".xml": "xml"}
+IGNORE_FILE = ".policyqaignore"
+
+_SPACES = re.compile(r"[^\S\n]+")  # any whitespace except newline
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+_ISO_DATE = re.compile(r"\b((?:19|20)\d{2})(?:-(\d{2}))?(?:-(\d{2}))?\b")
+
+
+def normalise(text: str) -> str:
+    """NFC, LF line ends, one space between words, at most one blank line between paragraphs."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub("", text)
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _MANY_NEWLINES.sub("\n\n", text).strip()
+
+
+def iso_date(value: str | None) -> str | None:
+    """First YYYY[-MM[-DD]] in a free-text date, for date filters; None when it is unknown."""
+    if not value or "unknown" in value.lower():
+        return None
+    m = _ISO_DATE.search(value)
+    if not m:
+        return None
+    return "-".join(part for part in m.groups() if part)
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_document(path: str | Path, root: str | Path | None = None, *, max_file_mb: float = 20.0) -> Document:
+    """Read one file into a Document. Raises DocumentError with a reason a user can act on."""
+    path = Path(path)
+    kind = SUPPORTED.get(path.suffix.lower())
+    if kind is None:
+        raise DocumentError(str(path), f"unsupported file type {path.suffix or '(none)'!r}; "
+                            f"supported: {', '.join(sorted(SUPPORTED))}")
+    try:
+        size = path.stat().st_size
+        if size > max_file_mb * 1024 * 1024:
+            raise DocumentError(str(path), f"file too large ({size / 1024 / 1024:.1f} MB > "
+                                f"{max_file_mb:g} MB limit; raise it with --max-file-mb)")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DocumentError(str(path), "file disappeared before it could be read") from None
+    except OSError as exc:
+        raise DocumentError(str(path), f"cannot read file: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise DocumentError(str(path), "empty file")
+    doc_id = _doc_id(path, root)
+    reader = {"txt": _read_txt, "md": _read_md, "html": _read_html, "pdf": _read_pdf, "xml": _read_xml}[kind]
+    text, meta, page_starts = reader(path, data)
+    if not text.strip():
+        raise DocumentError(str(path), "no text found in file")
+    if not meta.title:
+        meta = DocumentMeta(**{**meta.__dict__, "title": path.stem})
+    return Document(doc_id=doc_id, path=str(path.resolve()), kind=kind, text=text, meta=meta,
+                    content_hash=content_hash(data), page_starts=page_starts)
+
+
+def _doc_id(path: Path, root: str | Path | None) -> str:
+    if root is not None:
+        try:
+            return path.resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            pass
+    return path.name
+
+
+def iter_corpus_files(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
+    """(file, root) for every supported file under ``paths``, skipping ignored and hidden ones.
+
+    A directory is its files' root (doc ids are relative to it); a file given directly is its
+    own root's child. ``.policyqaignore`` in a root lists fnmatch patterns to skip.
+    """
+    for given in paths:
+        if given.is_file():
+            yield given, given.parent
+            continue
+        if not given.is_dir():
+            raise DocumentError(str(given), "no such file or directory")
+        patterns = _ignore_patterns(given)
+        for file in sorted(given.rglob("*")):
+            rel = file.relative_to(given).as_posix()
+            if any(part.startswith(".") for part in file.relative_to(given).parts):
+                continue
+            if not file.is_file() or file.suffix.lower() not in SUPPORTED:
+                continue
+            if any(fnmatch.fnmatch(rel, pattern) for pattern in patterns):
+                continue
+            yield file, given
+
+
+def _ignore_patterns(root: Path) -> list[str]:
+    ignore = root / IGNORE_FILE
+    if not ignore.is_file():
+        return []
+    lines = ignore.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+# ---- decoding -------------------------------------------------------------------------
+
+def decode_text(path: Path, data: bytes) -> str:
+    """UTF-8 when it is valid, else Windows-1252/Latin-1; binary files are refused."""
+    if b"\x00" in data[:8192] or _looks_binary(data[:8192]):
+        raise DocumentError(str(path), "binary file, not text (wrong extension?)")
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte string")
+
+
+def _looks_binary(head: bytes) -> bool:
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    return bool(head) and controls / len(head) > 0.05
+
+
+# ---- formats --------------------------------------------------------------------------
+
+Read = tuple[str, DocumentMeta, tuple[int, ...]]
+
+
+def _read_txt(path: Path, data: bytes) -> Read:
+    text = normalise(decode_text(path, data))
+    first = text.split("\n", 1)[0].strip()
+    title = first if 0 < len(first) <= 150 else path.stem
+    return text, DocumentMeta(title=title), ()
+
+
+def _read_md(path: Path, data: bytes) -> Read:
+    raw = decode_text(path, data).replace("\r\n", "\n")
+    front, body = _split_front_matter(raw)
+    text = normalise(body)
+    title = _str(front.get("title"))
+    if not title:
+        heading = re.search(r"^#{1,6}\s+(.+)$", text, re.MULTILINE)
+        title = heading.group(1).strip() if heading else None
+    date = _str(front.get("date"))
+    meta = DocumentMeta(title=title or path.stem, author=_str(front.get("author")),
+                        publisher=_str(front.get("publisher")), date=date, published=iso_date(date),
+                        source=_str(front.get("source") or front.get("url")),
+                        licence=_str(front.get("licence") or front.get("license")))
+    return text, meta, ()
+
+
+def _split_front_matter(raw: str) -> tuple[dict[str, object], str]:
+    if not raw.startswith("---\n"):
+        return {}, raw
+    end = raw.find("\n---", 4)
+    if end < 0:
+        return {}, raw
+    header, body = raw[4:end], raw[end + 4:]
+    body = body.split("\n", 1)[1] if "\n" in body else ""
+    try:
+        import yaml
+
+        parsed = yaml.safe_load(header)
+        if isinstance(parsed, dict):
+            return {str(k).lower(): v for k, v in parsed.items()}, body
+    except Exception:  # malformed YAML: fall back to plain "key: value" lines
+        pass
+    fields: dict[str, object] = {}
+    for line in header.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip().lower()] = value.strip().strip('"').strip("'")
+    return fields, body
+
+
+def _str(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _read_html(path: Path, data: bytes) -> Read:
+    import trafilatura
+
+    html = decode_text(path, data)
+    extracted = trafilatura.bare_extraction(html, include_comments=False, include_tables=True,
+                                            with_metadata=True, url=None)
+    text = getattr(extracted, "text", None) if extracted is not None else None
+    if not text:
+        # Pages too short for trafilatura's main-content heuristics: take the visible text.
+        text = trafilatura.html2txt(html) or ""
+    text = normalise(text)
+    get = (lambda name: _str(getattr(extracted, name, None))) if extracted is not None else (lambda name: None)
+    date = get("date")
+    meta = DocumentMeta(title=get("title") or path.stem, author=get("author"),
+                        publisher=get("sitename"), date=date, published=iso_date(date),
+                        source=get("url"))
+    return text, meta, ()
+
+
+def _read_pdf(path: Path, data: bytes) -> Read:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            # Many PDFs are "encrypted" with an empty user password and open fine.
+            try:
+                ok = reader.decrypt("")
+            except Exception:
+                ok = 0
+            if not ok:
+                raise DocumentError(str(path), "encrypted PDF: it needs a password; save an unlocked copy")
+        pages = [normalise(page.extract_text() or "") for page in reader.pages]
+        info = reader.metadata or {}
+    except DocumentError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
+        raise DocumentError(str(path), f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from None
+    if not any(pages):
+        raise DocumentError(str(path), f"PDF has no text layer ({len(pages)} pages, image-only?); "
+                            "run OCR on it first")
+    text, starts = "", []
+    for page in pages:
+        if text and page:
+            text += "\n\n"
+        starts.append(len(text))
+        text += page
+    title = _str(info.get("/Title")) if hasattr(info, "get") else None
+    created = _str(info.get("/CreationDate")) if hasattr(info, "get") else None
+    published = None
+    if created:
+        m = re.match(r"D:(\d{4})(\d{2})?(\d{2})?", created)
+        if m:
+            published = "-".join(p for p in m.groups() if p)
+    meta = DocumentMeta(title=title or pages[0].split("\n", 1)[0][:150] or path.stem,
+                        author=_str(info.get("/Author")) if hasattr(info, "get") else None,
+                        date=published, published=published)
+    return text, meta, tuple(starts)
+
+
+def _read_xml(path: Path, data: bytes) -> Read:
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise DocumentError(str(path), f"malformed XML ({exc})") from None
+    text = normalise("\n".join(t.strip() for t in root.itertext() if t.strip()))
+    title = root.findtext(".//SUBJECT") or root.findtext(".//title") or root.findtext(".//TITLE")
+    return text, DocumentMeta(title=(title or path.stem).strip()), ()

@@ -1,0 +1,241 @@
+"""The rebuild use case: corpus files -> a new index generation, embedding only what changed."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import store
+from .chunking import TOKENIZER_NAME, chunk, segment
+from .config import Settings
+from .documents import iter_corpus_files, load_document
+from .embedding import Embedder
+from .errors import DocumentError, IndexBusyError, IndexMissingError
+from .schema import Document, FailedFile, IndexReport
+
+SEGMENTER = "pysbd-0.3+lines-v1"
+
+
+def build_index(paths: str | Path | list[str | Path] | None = None, index_dir: str | Path | None = None, *,
+                settings: Settings | None = None, rebuild: bool = False, progress: bool = False,
+                wait: float = 0.0, embedder: Embedder | None = None) -> IndexReport:
+    """Bring the index at ``index_dir`` in line with the files under ``paths``.
+
+    New files are added, changed ones re-chunked (only chunks whose text changed are re-embedded),
+    files no longer present are removed; unchanged files cost a hash. A file that cannot be read is
+    reported in ``IndexReport.failed`` and, if an earlier version was indexed, that version stays.
+    The new index replaces the old one atomically; if the build is interrupted the old one stays.
+    """
+    settings = settings or Settings()
+    roots = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths or [settings.corpus_dir])]
+    index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
+    index_dir.mkdir(parents=True, exist_ok=True)
+
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(index_dir / store.LOCK))
+    try:
+        lock.acquire(timeout=wait)
+    except Timeout:
+        raise IndexBusyError(f"another build is running on {index_dir} (it holds {index_dir / store.LOCK}); "
+                             "wait for it to finish, or pass --wait SECONDS") from None
+    try:
+        return _build(roots, index_dir, settings, rebuild, progress, embedder)
+    finally:
+        lock.release()
+
+
+def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool, progress: bool,
+           embedder: Embedder | None) -> IndexReport:
+    started = time.perf_counter()
+    embedder = embedder or Embedder(settings.model_path)
+    previous = None
+    if not rebuild:
+        try:
+            previous = store.IndexFiles(store.read_current(index_dir))
+        except IndexMissingError:
+            previous = None
+    try:
+        if previous is not None:
+            store.check_compatible(previous.manifest, weights_sha256=embedder.weights_sha256,
+                                   model_id=embedder.model_id, tokenizer=TOKENIZER_NAME,
+                                   segmenter=SEGMENTER, chunking=settings.chunking)
+        old_hashes: dict[str, str] = previous.manifest["documents"] if previous else {}
+
+        # 1. Which files changed: a hash of the bytes decides, nothing is parsed for unchanged files.
+        seen: dict[str, Path] = {}
+        unchanged: list[str] = []
+        changed: list[tuple[str, Path, Path]] = []
+        failed: list[FailedFile] = []
+        for file, root in iter_corpus_files(roots):
+            doc_id = _doc_id(file, root)
+            if doc_id in seen:
+                failed.append(FailedFile(str(file), f"same document id {doc_id!r} as {seen[doc_id]}"))
+                continue
+            seen[doc_id] = file
+            try:
+                digest = hashlib.sha256(file.read_bytes()).hexdigest()
+            except OSError:
+                digest = None  # vanished or unreadable: load_document reports why
+            if digest is not None and old_hashes.get(doc_id) == digest:
+                unchanged.append(doc_id)
+            else:
+                changed.append((doc_id, file, root))
+
+        # 2. Read the changed files; one bad file never stops the build.
+        loaded: list[Document] = []
+        kept: list[str] = []
+        for doc_id, file, root in _bar(changed, progress, "reading"):
+            try:
+                loaded.append(load_document(file, root, max_file_mb=settings.max_file_mb))
+            except DocumentError as exc:
+                keep = doc_id in old_hashes
+                failed.append(FailedFile(str(file), exc.reason, kept_previous=keep))
+                if keep:
+                    kept.append(doc_id)
+        added = tuple(d.doc_id for d in loaded if d.doc_id not in old_hashes)
+        updated = tuple(d.doc_id for d in loaded if d.doc_id in old_hashes)
+        removed = tuple(sorted(set(old_hashes) - set(seen)))
+
+        if previous is not None and not (added or updated or removed):
+            return IndexReport(unchanged=tuple(unchanged), failed=tuple(failed),
+                               n_documents=len(old_hashes), n_chunks=previous.n_chunks,
+                               n_segments=int(previous.manifest["counts"].get("segments", 0)),
+                               seconds=time.perf_counter() - started, index_dir=str(index_dir), wrote=False)
+
+        data, embedded = _assemble(previous, set(unchanged) | set(kept), loaded, embedder, settings, progress)
+        data.manifest = store.make_manifest(
+            model_id=embedder.model_id, weights_sha256=embedder.weights_sha256, dim=embedder.dim,
+            max_seq_length=embedder.max_seq_length, tokenizer=TOKENIZER_NAME, segmenter=SEGMENTER,
+            chunking=settings.chunking, documents={d.doc_id: d.content_hash for d in data.documents},
+            roots=[str(r.resolve()) for r in roots],
+            counts={"documents": len(data.documents), "chunks": len(data.chunk_rows),
+                    "segments": len(data.segment_rows)})
+    finally:
+        if previous is not None:
+            previous.close()
+    gen = store.write_generation(index_dir, data)
+    try:
+        store.publish(index_dir, gen)
+    except BaseException:
+        shutil.rmtree(gen, ignore_errors=True)
+        raise
+    return IndexReport(added=added, updated=updated, removed=removed, unchanged=tuple(unchanged),
+                       failed=tuple(failed), n_documents=len(data.documents), n_chunks=len(data.chunk_rows),
+                       n_segments=len(data.segment_rows), embedded_texts=embedded,
+                       seconds=time.perf_counter() - started, index_dir=str(index_dir), wrote=True)
+
+
+def _doc_id(file: Path, root: Path) -> str:
+    try:
+        return file.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return file.name
+
+
+def _assemble(previous: store.IndexFiles | None, carried: set[str], loaded: list[Document],
+              embedder: Embedder, settings: Settings, progress: bool) -> tuple[store.GenerationData, int]:
+    """Rows and vectors of the new generation: carried documents copied, loaded ones chunked."""
+    dim = embedder.dim
+    documents: list[Document] = []
+    chunk_rows: list[tuple] = []
+    segment_rows: list[tuple] = []
+    chunk_vecs: list[np.ndarray] = []
+    seg_vecs: list[np.ndarray] = []
+
+    if previous is not None and carried:
+        old_chunks = previous.chunk_vectors()
+        for doc_id in sorted(carried):
+            doc = previous.document(doc_id)
+            assert doc is not None
+            documents.append(doc)
+            rows = previous.db.execute(
+                'SELECT id, doc_id, start, "end", page, n_tokens, first_segment, last_segment, text '
+                "FROM chunks WHERE doc_id = ? ORDER BY id", (doc_id,)).fetchall()
+            chunk_rows.extend(r[1:] for r in rows)
+            chunk_vecs.append(np.asarray(old_chunks[[r[0] for r in rows]], dtype=np.float32).reshape(-1, dim))
+            rows = previous.db.execute('SELECT id, doc_id, seq, start, "end", n_tokens FROM segments '
+                                       "WHERE doc_id = ? ORDER BY id", (doc_id,)).fetchall()
+            segment_rows.extend(r[1:] for r in rows)
+            seg_vecs.append(np.asarray(previous.segment_vectors[[r[0] for r in rows]],
+                                       dtype=np.float32).reshape(-1, dim))
+
+    # Chunk the new and changed documents; texts already embedded in the previous index are reused.
+    new_chunk_texts: list[str] = []
+    new_seg_texts: list[str] = []
+    counter = embedder.count_wordpieces
+    for doc in _bar(sorted(loaded, key=lambda d: d.doc_id), progress, "chunking"):
+        segs = segment(doc.text, settings.chunking, counter, embedder.token_limit)
+        chunks = chunk(doc, segs, settings.chunking, counter, embedder.token_limit)
+        documents.append(doc)
+        for c in chunks:
+            chunk_rows.append((doc.doc_id, c.start, c.end, c.page, c.n_tokens, c.first_segment,
+                               c.last_segment, c.text))
+            new_chunk_texts.append(c.text)
+        for seq, s in enumerate(segs):
+            segment_rows.append((doc.doc_id, seq, s.start, s.end, s.n_tokens))
+            new_seg_texts.append(s.text)
+
+    reuse = _previous_vectors(previous, {d.doc_id for d in loaded}) if previous is not None else {}
+    todo = sorted({t for t in new_chunk_texts + new_seg_texts if t not in reuse}, key=len)
+    fresh = _encode(embedder, todo, settings.batch_size, progress)
+    vectors = {**reuse, **dict(zip(todo, fresh))}
+    if new_chunk_texts:
+        chunk_vecs.append(np.stack([vectors[t] for t in new_chunk_texts]))
+    if new_seg_texts:
+        seg_vecs.append(np.stack([vectors[t] for t in new_seg_texts]))
+    empty = np.zeros((0, dim), dtype=np.float32)
+    data = store.GenerationData(
+        documents=documents, chunk_rows=chunk_rows, segment_rows=segment_rows,
+        chunk_vectors=np.concatenate(chunk_vecs) if chunk_vecs else empty,
+        segment_vectors=np.concatenate(seg_vecs) if seg_vecs else empty, manifest={})
+    return data, len(todo)
+
+
+def _previous_vectors(previous: store.IndexFiles, doc_ids: set[str]) -> dict[str, np.ndarray]:
+    """Vectors of the previous chunks and segments of documents being re-indexed, by text."""
+    out: dict[str, np.ndarray] = {}
+    if not doc_ids:
+        return out
+    marks = ",".join("?" * len(doc_ids))
+    chunk_vectors = previous.chunk_vectors()
+    for cid, text in previous.db.execute(f"SELECT id, text FROM chunks WHERE doc_id IN ({marks})",
+                                         tuple(doc_ids)):
+        out[text] = np.asarray(chunk_vectors[cid], dtype=np.float32)
+    rows = previous.db.execute(
+        "SELECT s.id, substr(d.text, s.start + 1, s.\"end\" - s.start) FROM segments s "
+        f"JOIN documents d ON d.doc_id = s.doc_id WHERE s.doc_id IN ({marks})", tuple(doc_ids)).fetchall()
+    for sid, text in rows:
+        # Sentence vectors are stored as float16; a chunk vector of the same text is more precise.
+        out.setdefault(text, np.asarray(previous.segment_vectors[sid], dtype=np.float32))
+    return out
+
+
+def _encode(embedder: Embedder, texts: list[str], batch_size: int, progress: bool) -> list[np.ndarray]:
+    if not texts:
+        return []
+    out: list[np.ndarray] = []
+    block = batch_size * 8
+    with _tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress) as bar:
+        for i in range(0, len(texts), block):
+            vecs = embedder.encode(texts[i:i + block], batch_size=batch_size)
+            out.extend(vecs)
+            bar.update(len(vecs))
+    return out
+
+
+def _tqdm(**kwargs):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    return tqdm(file=sys.stderr, dynamic_ncols=True, **kwargs)
+
+
+def _bar(items, progress: bool, desc: str):  # type: ignore[no-untyped-def]
+    if not progress or len(items) < 2:
+        return items
+    return _tqdm(iterable=items, desc=desc, unit="file")
