@@ -1,56 +1,149 @@
 """Question (+ history) -> Answer: verbatim sentences chosen from the retrieved passages.
 
-FIRST CUT: sentences ranked by cosine similarity to the question, from the top passages.
-The answer-engine issue replaces the scoring; the shapes (Answer, Citation) stay.
+    effective query (follow-up resolved)  ->  hits (hybrid search, one model call)
+      -> candidate sentences of those passages (index-time vectors and terms)
+      -> features (signals.py) -> linear score (weights fitted on the dev set, answer_weights.py)
+      -> found? (a second fitted model, calibrated with negatives) -> diverse top sentences
+      -> figures table for questions about quantities
+
+Every quoted sentence is ``document.text[start:end]`` of the indexed document, so quotes are
+verbatim by construction; ``verify`` re-checks one against the file on disk.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .schema import Answer, AnswerSentence, Citation, Verification
+from . import answer_weights as W
+from .followup import resolve
+from .schema import Answer, AnswerSentence, Citation, Hit, Verification
+from .sentences import Candidates, gather, index_cache
+from .signals import FOUND_FEATURES, SENTENCE_FEATURES, Question, analyse, found_features, sentence_features
 
 if TYPE_CHECKING:
     from .retrieve import Retriever
 
-FOUND_THRESHOLD = 0.35
+DEFAULT_K = 8  # passages whose sentences compete; chosen on the dev set (scripts/eval.py)
+MAX_SENTENCES = 3
+NEAR_DUPLICATE = 0.9  # cosine between two sentences above which the lower-ranked one is dropped
 
 
-def answer_question(retriever: "Retriever", question: str, history: list | None = None, *, k: int = 5,
-                    max_sentences: int = 3, **filters: object) -> Answer:
-    hits = retriever.search(question, k=k, **filters)  # type: ignore[arg-type]
-    if not hits:
-        return Answer(question=question, effective_query=question, found=False, sentences=())
-    qvec = retriever.embed_query(question)
-    files = retriever.files
-    candidates: list[tuple[float, int, int, int, object]] = []
-    for hit in hits:
-        for sid, start, end in files.segments_between(hit.doc_id, hit.start, hit.end):
-            sim = float(np.asarray(files.segment_vectors[sid], dtype=np.float32) @ qvec)
-            candidates.append((sim, sid, start, end, hit))
-    best: dict[int, tuple] = {}
-    for cand in sorted(candidates, key=lambda c: -c[0]):
-        best.setdefault(cand[1], cand)
-    ranked = sorted(best.values(), key=lambda c: -c[0])[:max_sentences]
-    sentences = []
-    for sim, _sid, start, end, hit in ranked:
-        doc = retriever.document(hit.doc_id)  # type: ignore[attr-defined]
-        cite = Citation(quote=doc.text[start:end], doc_id=doc.doc_id, path=doc.path, title=doc.title,
-                        source=doc.meta.source, date=doc.meta.date, author=doc.meta.author,
-                        publisher=doc.meta.publisher, page=doc.page_at(start), start=start, end=end,
-                        chunk_id=hit.chunk_id, chunk_start=hit.start, chunk_end=hit.end,  # type: ignore[attr-defined]
-                        content_hash=doc.content_hash)
-        sentences.append(AnswerSentence(text=cite.quote, citation=cite, score=sim))
-    found = bool(sentences) and sentences[0].score >= FOUND_THRESHOLD
-    return Answer(question=question, effective_query=question, found=found,
-                  sentences=tuple(sentences) if found else (), hits=tuple(hits),
-                  related=() if found else tuple(hits[:3]))
+@dataclass(frozen=True)
+class Scored:
+    """Every candidate sentence of one question, scored (what the fit script learns from)."""
+
+    question: Question
+    hits: tuple[Hit, ...]
+    candidates: Candidates
+    features: np.ndarray  # (n, len(SENTENCE_FEATURES))
+    scores: np.ndarray  # linear score per candidate
+    order: np.ndarray  # candidate rows, best first
+    found_features: np.ndarray  # (len(FOUND_FEATURES),)
+    found_probability: float
+
+
+def score(retriever: "Retriever", query: str, hits: list[Hit]) -> Scored | None:
+    """Score every sentence of ``hits`` for ``query``; None when the passages hold no sentence."""
+    cache = index_cache(retriever.files)
+    q = analyse(query, cache)
+    cands = gather(retriever, hits)
+    if len(cands) == 0:
+        return None
+    qvec = retriever.embed_query(query)  # cached: the search just embedded the same text
+    feats = sentence_features(q, qvec, cands, hits)
+    scores = feats @ np.asarray(W.SENTENCE_WEIGHTS)
+    order = np.argsort(-scores, kind="stable")
+    ff = found_features(q, feats, scores, order, cands)
+    z = (ff - np.asarray(W.FOUND_MEAN)) / np.asarray(W.FOUND_SCALE)
+    logit = float(z @ np.asarray(W.FOUND_WEIGHTS) + W.FOUND_BIAS)
+    return Scored(question=q, hits=tuple(hits), candidates=cands, features=feats, scores=scores, order=order,
+                  found_features=ff, found_probability=float(1.0 / (1.0 + np.exp(-logit))))
+
+
+def select(scored: Scored, max_sentences: int = MAX_SENTENCES) -> list[int]:
+    """The best sentence, then up to ``max_sentences - 1`` more that each add something:
+    not a near-duplicate of one already chosen (the same sentence in an overlapping passage, or
+    a repeated boilerplate line) and holding terms the chosen ones do not."""
+    cands = scored.candidates
+    chosen: list[int] = []
+    seen_terms: set[str] = set()
+    for row in scored.order:
+        row = int(row)
+        if len(chosen) >= max_sentences:
+            break
+        if chosen and scored.scores[row] < scored.scores[chosen[0]] - W.SELECT_MARGIN:
+            break
+        vec = cands.vectors[row]
+        if any(float(vec @ cands.vectors[c]) >= NEAR_DUPLICATE for c in chosen):
+            continue
+        new = set(cands.terms[row]) - seen_terms
+        if chosen and not new:
+            continue
+        chosen.append(row)
+        seen_terms |= set(cands.terms[row])
+    return chosen
+
+
+def answer_question(retriever: "Retriever", question: str, history: list | None = None, *, k: int = DEFAULT_K,
+                    max_sentences: int = MAX_SENTENCES, doc_ids: list[str] | None = None,
+                    date_from: str | None = None, date_to: str | None = None,
+                    threshold: float | None = None) -> Answer:
+    """See ``Retriever.ask``. ``threshold`` overrides the calibrated found-probability cut-off."""
+    effective = resolve(question, history)
+    hits = retriever.search(effective, k=k, doc_ids=doc_ids, date_from=date_from, date_to=date_to)
+    scored = score(retriever, effective, hits) if hits else None
+    if scored is None:
+        return Answer(question=question, effective_query=effective, found=False, sentences=(),
+                      hits=tuple(hits), related=tuple(hits[:3]))
+    cut = W.FOUND_THRESHOLD if threshold is None else threshold
+    found = scored.found_probability >= cut
+    ranked = _rank_hits(scored)
+    if not found:
+        return Answer(question=question, effective_query=effective, found=False, sentences=(),
+                      hits=ranked, related=ranked[:3], confidence=scored.found_probability)
+    sentences = tuple(_sentence(retriever, scored, row) for row in select(scored, max_sentences))
+    from .figures import figures_for
+
+    return Answer(question=question, effective_query=effective, found=True, sentences=sentences,
+                  figures=figures_for(effective, sentences), hits=ranked, related=(),
+                  confidence=scored.found_probability)
+
+
+def _rank_hits(scored: Scored) -> tuple[Hit, ...]:
+    """The passages in the order of their best sentence: the one holding the answer first."""
+    best = np.full(len(scored.hits), -np.inf)
+    np.maximum.at(best, scored.candidates.hit, scored.scores)
+    for h, rows in enumerate(scored.candidates.members):
+        if len(rows):
+            best[h] = max(best[h], float(scored.scores[rows].max()))
+    order = sorted(range(len(scored.hits)), key=lambda h: (-best[h], h))
+    from dataclasses import replace
+
+    return tuple(replace(scored.hits[h], rank=i) for i, h in enumerate(order, 1))
+
+
+def _sentence(retriever: "Retriever", scored: Scored, row: int) -> AnswerSentence:
+    cands = scored.candidates
+    hit = scored.hits[int(cands.hit[row])]
+    doc = retriever.document(hit.doc_id)
+    start, end = int(cands.starts[row]), int(cands.ends[row])
+    cite = Citation(quote=doc.text[start:end], doc_id=doc.doc_id, path=doc.path, title=doc.title,
+                    source=doc.meta.source, date=doc.meta.date, author=doc.meta.author,
+                    publisher=doc.meta.publisher, page=doc.page_at(start), start=start, end=end,
+                    chunk_id=hit.chunk_id, chunk_start=hit.start, chunk_end=hit.end,
+                    content_hash=doc.content_hash)
+    return AnswerSentence(text=cite.quote, citation=cite, score=float(scored.scores[row]))
 
 
 def verify(citation: Citation) -> Verification:
-    """Re-read the cited file and check the quote is still at its offsets."""
+    """Re-read the cited file and check the quote is still at its offsets.
+
+    ``stale`` means the file changed (or vanished) since it was indexed; ``ok`` means the quote
+    is still exactly at ``start:end`` of the file's text as policyqa reads it now.
+    """
     from .documents import load_document
     from .errors import DocumentError
 
@@ -58,10 +151,14 @@ def verify(citation: Citation) -> Verification:
         doc = load_document(citation.path, max_file_mb=float("inf"))
     except DocumentError as exc:
         return Verification(ok=False, stale=True, reason=exc.reason)
+    at_offsets = doc.text[citation.start:citation.end] == citation.quote
     if doc.content_hash != citation.content_hash:
-        still = doc.text[citation.start:citation.end] == citation.quote
-        return Verification(ok=still, stale=True, reason="file changed since it was indexed"
-                            + ("; the quote is still at its offsets" if still else "; the quote moved or changed"))
-    if doc.text[citation.start:citation.end] != citation.quote:
+        return Verification(ok=at_offsets, stale=True, reason="file changed since it was indexed"
+                            + ("; the quote is still at its offsets" if at_offsets
+                               else "; the quote moved or changed: re-index with `policyqa index`"))
+    if not at_offsets:
         return Verification(ok=False, stale=False, reason="quote not found at its offsets")
     return Verification(ok=True, stale=False, reason="quote verified against the file")
+
+
+__all__ = ["answer_question", "score", "select", "verify", "Scored", "SENTENCE_FEATURES", "FOUND_FEATURES"]

@@ -92,29 +92,41 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _cut_words(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
+def _cut_words(text: str, start: int, end: int, limit: int,
+               counter: TokenCounter = count_tokens) -> list[tuple[int, int]]:
     """Cut an over-long span at word boundaries into pieces of at most ``limit`` tokens."""
     words = [(start + m.start(), start + m.end()) for m in _WORD.finditer(text[start:end])]
-    counts = count_tokens([" " + text[s:e] for s, e in words])
+    counts = counter([" " + text[s:e] for s, e in words])
     pieces: list[tuple[int, int]] = []
-    piece_start, used = None, 0
-    for (s, e), n in zip(words, counts):
-        if n > limit:  # one enormous "word" (a URL, base64): cut by characters
-            if piece_start is not None:
-                pieces.append((piece_start, prev_end))
-                piece_start, used = None, 0
-            step = max(1, limit * 2)
-            pieces.extend((i, min(i + step, e)) for i in range(s, e, step))
-            continue
-        if piece_start is not None and used + n > limit:
-            pieces.append((piece_start, prev_end))
-            piece_start, used = None, 0
-        if piece_start is None:
-            piece_start = s
-        used += n
-        prev_end = e
-    if piece_start is not None:
-        pieces.append((piece_start, prev_end))
+    i = 0
+    while i < len(words):
+        s = words[i][0]
+        j, used = i, counts[i]
+        while j + 1 < len(words) and used + counts[j + 1] <= limit:
+            j, used = j + 1, used + counts[j + 1]
+        # Per-word counts only roughly add up (a line break is a token of its own): check the piece.
+        while j > i and counter([text[s:words[j][1]]])[0] > limit:
+            j -= 1
+        if j == i and counter([text[s:words[i][1]]])[0] > limit:
+            pieces.extend(_cut_chars(text, s, words[i][1], limit, counter))  # a URL, base64, CJK...
+        else:
+            pieces.append((s, words[j][1]))
+        i = j + 1
+    return pieces
+
+
+def _cut_chars(text: str, start: int, end: int, limit: int, counter: TokenCounter) -> list[tuple[int, int]]:
+    """Cut a span without spaces by characters into the longest pieces of at most ``limit`` tokens."""
+    pieces: list[tuple[int, int]] = []
+    i = start
+    while i < end:
+        step = min(end - i, limit * 8)
+        n = counter([text[i:i + step]])[0]
+        while n > limit and step > 1:
+            step = max(1, min(step - 1, step * limit // n))
+            n = counter([text[i:i + step]])[0]
+        pieces.append((i, i + step))
+        i += step
     return pieces
 
 
@@ -138,14 +150,13 @@ def segment(text: str, settings: ChunkSettings = ChunkSettings(), model_counter:
 
 def _fit_model(text: str, spans: list[tuple[int, int]], counter: TokenCounter,
                limit: int) -> list[tuple[int, int]]:
-    """Cut spans the model would truncate (text made of many rare word pieces) by characters."""
+    """Cut spans the model would truncate (text made of many rare word pieces), at words if possible."""
     out: list[tuple[int, int]] = []
     for (s, e), n in zip(spans, counter([text[s:e] for s, e in spans])):
         if n <= limit:
             out.append((s, e))
-            continue
-        step = max(1, (e - s) * limit // (n + 1))
-        out.extend((i, min(e, i + step)) for i in range(s, e, step))
+        else:
+            out.extend(_cut_words(text, s, e, limit, counter))
     return out
 
 
@@ -170,11 +181,18 @@ def chunk(doc: Document, segments: Sequence[Segment], settings: ChunkSettings = 
             if nt > settings.max_tokens or (model_limit is not None and nw > model_limit):
                 break
             j, tokens, wp = j + 1, nt, nw
-        start, end = segments[i].start, segments[j].end
+        start = segments[i].start
+        # The sums above miss the line breaks between segments: re-count the chunk exactly.
+        while j > i and count_tokens([text[start:segments[j].end]])[0] > settings.max_tokens:
+            j -= 1
         if model_counter and model_limit is not None:
             while j > i and model_counter([text[start:segments[j].end]])[0] > model_limit:
                 j -= 1
-            end = segments[j].end
+        if chunks and j <= chunks[-1].last_segment:
+            # Only the overlap fits: that chunk would repeat part of the previous one. Start after it.
+            i = chunks[-1].last_segment + 1
+            continue
+        end = segments[j].end
         body = text[start:end]
         chunks.append(Chunk(doc_id=doc.doc_id, start=start, end=end, text=body,
                             n_tokens=count_tokens([body])[0], page=doc.page_at(start),

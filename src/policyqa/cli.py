@@ -61,8 +61,25 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print JSON (one object per hit)")
     common(sp)
 
+    sp = sub.add_parser("serve", help="the web chat on http://127.0.0.1:7860/",
+                        description="Start the web chat. The index is first brought in line with the corpus "
+                        "folder (built from scratch on a fresh clone, with progress on stderr). Articles "
+                        "uploaded in the browser are saved into the corpus folder and indexed in the "
+                        "background; the chat switches to the new index when it is ready.")
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine "
+                    "only; any other address needs --auth or --no-auth)")
+    sp.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    sp.add_argument("--corpus", type=Path, help=f"corpus folder to index and to save uploads into "
+                    f"(default: ${ENV_CORPUS} or ./corpus)")
+    sp.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (default: $POLICYQA_AUTH; "
+                    "prefer the variable: command lines are visible to other users)")
+    sp.add_argument("--no-auth", action="store_true", help="allow a non-loopback --host without a password")
+    sp.add_argument("--max-upload-mb", type=float, default=20.0, help="largest file accepted by upload "
+                    "(default 20)")
+    common(sp)
+
     sp = sub.add_parser("status", help="what the index holds and what built it")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print JSON")
     common(sp)
     return p
 
@@ -72,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings().with_(index_dir=getattr(args, "index", None), model_path=getattr(args, "model", None),
                                 max_file_mb=getattr(args, "max_file_mb", None))
     try:
-        return {"index": _index, "search": _search, "status": _status}[args.command](args, settings)
+        return {"index": _index, "search": _search, "status": _status, "serve": _serve}[args.command](args, settings)
     except PolicyQAError as exc:
         print(f"policyqa: error: {exc}", file=sys.stderr)
         return 1
@@ -125,4 +142,15 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"index {status.index_dir} ({status.generation}, built {status.built_at})")
         print(f"{status.n_documents} documents, {status.n_chunks} chunks, {status.n_segments} sentences; "
               f"model {status.model}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import ServeOptions, parse_auth, serve
+    from .uploads import UploadPolicy
+
+    options = ServeOptions(host=args.host, port=args.port, auth=parse_auth(args.auth),
+                           allow_no_auth=args.no_auth,
+                           upload=UploadPolicy(max_bytes=int(args.max_upload_mb * 1024 * 1024)))
+    serve(settings.with_(corpus_dir=args.corpus), options)
     return 0

@@ -6,6 +6,7 @@ Every format ends in one normalised string; all later offsets point into it. Hea
 
 from __future__ import annotations
 
+import codecs
 import fnmatch
 import hashlib
 import io
@@ -82,10 +83,12 @@ def load_document(path: str | Path, root: str | Path | None = None, *, max_file_
 
 def _doc_id(path: Path, root: str | Path | None) -> str:
     if root is not None:
-        try:
-            return path.resolve().relative_to(Path(root).resolve()).as_posix()
-        except ValueError:
-            pass
+        # The path as found under the root first: a symlinked file keeps its own name and folder.
+        for p, r in ((path.absolute(), Path(root).absolute()), (path.resolve(), Path(root).resolve())):
+            try:
+                return p.relative_to(r).as_posix()
+            except ValueError:
+                pass
     return path.name
 
 
@@ -106,7 +109,8 @@ def iter_corpus_files(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
             rel = file.relative_to(given).as_posix()
             if any(part.startswith(".") for part in file.relative_to(given).parts):
                 continue
-            if not file.is_file() or file.suffix.lower() not in SUPPORTED:
+            # A dangling symlink is listed too, so the build reports it instead of skipping it silently.
+            if not (file.is_file() or file.is_symlink()) or file.suffix.lower() not in SUPPORTED:
                 continue
             if any(fnmatch.fnmatch(rel, pattern) for pattern in patterns):
                 continue
@@ -124,15 +128,34 @@ def _ignore_patterns(root: Path) -> list[str]:
 # ---- decoding -------------------------------------------------------------------------
 
 def decode_text(path: Path, data: bytes) -> str:
-    """UTF-8 when it is valid, else Windows-1252/Latin-1; binary files are refused."""
+    """UTF-8 (or UTF-16/32 with a byte-order mark); bytes that are not valid UTF-8 are read as
+    Windows-1252/Latin-1, so a Latin-1 file and a mostly-UTF-8 file with a few Latin-1 bytes both
+    decode right. Binary files are refused."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode(encoding)
+            except UnicodeDecodeError:
+                break
     if b"\x00" in data[:8192] or _looks_binary(data[:8192]):
         raise DocumentError(str(path), "binary file, not text (wrong extension?)")
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise AssertionError("latin-1 decodes every byte string")
+    return data.decode("utf-8-sig", errors=_LEGACY_BYTES)
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_LEGACY_BYTES = "policyqa-cp1252"
+
+
+def _legacy_bytes(exc: UnicodeError) -> tuple[str, int]:
+    """Decoding error handler: each byte that is not UTF-8 is read as Windows-1252 (or Latin-1)."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start:exc.end]
+    return "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in bad), exc.end
+
+
+codecs.register_error(_LEGACY_BYTES, _legacy_bytes)
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -189,6 +212,8 @@ def _split_front_matter(raw: str) -> tuple[dict[str, object], str]:
         key, sep, value = line.partition(":")
         if sep:
             fields[key.strip().lower()] = value.strip().strip('"').strip("'")
+    if not fields and header.strip():
+        return {}, raw  # "---" was a horizontal rule, not front matter: keep the text
     return fields, body
 
 
@@ -247,7 +272,7 @@ def _read_pdf(path: Path, data: bytes) -> Read:
             text += "\n\n"
         starts.append(len(text))
         text += page
-    title = _str(info.get("/Title")) if hasattr(info, "get") else None
+    title = _pdf_info(info, "/Title")
     created = _str(info.get("/CreationDate")) if hasattr(info, "get") else None
     published = None
     if created:
@@ -255,9 +280,18 @@ def _read_pdf(path: Path, data: bytes) -> Read:
         if m:
             published = "-".join(p for p in m.groups() if p)
     meta = DocumentMeta(title=title or pages[0].split("\n", 1)[0][:150] or path.stem,
-                        author=_str(info.get("/Author")) if hasattr(info, "get") else None,
+                        author=_pdf_info(info, "/Author"),
                         date=published, published=published)
     return text, meta, tuple(starts)
+
+
+_PDF_PLACEHOLDERS = {"untitled", "anonymous", "unknown", "none", "null", "n/a", "-"}
+
+
+def _pdf_info(info: object, key: str) -> str | None:
+    """A PDF info field, ignoring the placeholders PDF writers fill in ("untitled", "anonymous")."""
+    value = _str(info.get(key)) if hasattr(info, "get") else None  # type: ignore[attr-defined]
+    return None if value is None or value.lower() in _PDF_PLACEHOLDERS else value
 
 
 def _read_xml(path: Path, data: bytes) -> Read:
@@ -265,8 +299,25 @@ def _read_xml(path: Path, data: bytes) -> Read:
 
     try:
         root = ET.fromstring(data)
+        text = normalise(_xml_text(root))
     except ET.ParseError as exc:
         raise DocumentError(str(path), f"malformed XML ({exc})") from None
-    text = normalise("\n".join(t.strip() for t in root.itertext() if t.strip()))
+    except RecursionError:
+        raise DocumentError(str(path), "XML nested too deeply to read") from None
     title = root.findtext(".//SUBJECT") or root.findtext(".//title") or root.findtext(".//TITLE")
-    return text, DocumentMeta(title=(title or path.stem).strip()), ()
+    return text, DocumentMeta(title=_SPACE_RUNS.sub(" ", title or path.stem).strip()), ()
+
+
+_SPACE_RUNS = re.compile(r"\s+")
+
+
+def _xml_text(elem) -> str:  # type: ignore[no-untyped-def]
+    """Element text: children of an element with running text (mixed content, e.g. <p>an
+    <i>inline</i> word</p>) join inline with spaces; other children are blocks, one per line."""
+    children = list(elem)
+    if not children:
+        return _SPACE_RUNS.sub(" ", elem.text or "")
+    if (elem.text or "").strip() or any((c.tail or "").strip() for c in children):
+        inline = (elem.text or "") + "".join(_xml_text(c) + (c.tail or "") for c in children)
+        return _SPACE_RUNS.sub(" ", inline)
+    return "\n".join(_xml_text(c) for c in children)

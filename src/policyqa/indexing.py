@@ -132,10 +132,9 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
 
 
 def _doc_id(file: Path, root: Path) -> str:
-    try:
-        return file.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return file.name
+    from .documents import _doc_id as doc_id  # the one rule, so ids here match load_document's
+
+    return doc_id(file, root)
 
 
 def _assemble(previous: store.IndexFiles | None, carried: set[str], loaded: list[Document],

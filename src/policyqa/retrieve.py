@@ -48,8 +48,8 @@ class Retriever:
         settings = settings or Settings()
         index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
         files = store.IndexFiles(store.read_current(index_dir))
-        embedder = embedder or Embedder(settings.model_path)
         try:
+            embedder = embedder or Embedder(settings.model_path)
             store.check_compatible(files.manifest, weights_sha256=embedder.weights_sha256,
                                    model_id=embedder.model_id, tokenizer=TOKENIZER_NAME,
                                    segmenter=SEGMENTER, chunking=None)
@@ -156,6 +156,8 @@ class Retriever:
     def _mask(self, doc_ids: Iterable[str] | None, date_from: str | None, date_to: str | None) -> np.ndarray | None:
         if doc_ids is None and not date_from and not date_to:
             return None
+        if isinstance(doc_ids, str):  # one id, not the characters of one
+            doc_ids = [doc_ids]
         allowed = set(self._docs) if doc_ids is None else set(doc_ids) & set(self._docs)
         if date_from or date_to:
             def in_range(published: str | None) -> bool:

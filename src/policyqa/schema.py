@@ -180,6 +180,7 @@ class Answer:
     figures: tuple[Figure, ...] = ()
     hits: tuple[Hit, ...] = ()  # the passages the sentences were chosen from
     related: tuple[Hit, ...] = ()  # offered when not found
+    confidence: float = 0.0  # calibrated probability that the corpus answers the question
 
 
 @dataclass(frozen=True)

@@ -245,6 +245,9 @@ class IndexFiles:
         self.manifest = read_manifest(gen)
         try:
             self.db = sqlite3.connect(f"file:{gen / DB}?mode=ro", uri=True, check_same_thread=False)
+            # Mapped once at open: a long-lived reader keeps working after a later build deletes
+            # this generation's files (the mapping holds them).
+            self._chunk_vectors = np.load(gen / CHUNK_VECTORS, mmap_mode="r")
             self.segment_vectors = np.load(gen / SEGMENT_VECTORS, mmap_mode="r")
             self.faiss = faiss.read_index(str(gen / FAISS_FILE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
             self.bm25 = None
@@ -261,7 +264,7 @@ class IndexFiles:
         self.db.close()
 
     def chunk_vectors(self) -> np.ndarray:
-        return np.load(self.path / CHUNK_VECTORS, mmap_mode="r")
+        return self._chunk_vectors
 
     def document(self, doc_id: str) -> Document | None:
         row = self.db.execute(

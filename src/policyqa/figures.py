@@ -1,0 +1,2 @@
+def figures_for(query, sentences):
+    return ()

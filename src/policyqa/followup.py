@@ -1,0 +1,2 @@
+def resolve(question, history=None):
+    return question.strip()

@@ -1,0 +1,209 @@
+"""Question + candidate sentences -> a feature matrix, one row per sentence.
+
+The signals are generic (nothing here knows a particular question, article or answer):
+sentence-embedding similarity, lexical match weighted by the index's own idf (so rare terms,
+names and numbers count most), exact phrases and names, answer-type cues (a "when" question
+wants a date, "how many" a number...), the passage's retrieval scores and the sentence's
+neighbours. How they are combined is learned on the dev set (scripts/fit_answer_weights.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .schema import Hit
+from .sentences import Candidates, _IndexCache, terms
+
+# ---- question analysis ------------------------------------------------------------------
+
+# Expected answer types, from the question's wording. Order does not matter: a question can
+# want several ("how much did it cost" -> number and money).
+_QTYPES: dict[str, re.Pattern[str]] = {
+    "number": re.compile(r"\bhow (many|much|long|far|old|large|big|tall|high|deep|wide|often)\b"
+                         r"|\bnumber of\b|\bpopulation\b|\bwhat (size|amount)\b"),
+    "date": re.compile(r"^when\b|\bwhen (did|was|were|is|does|do|will|had|has|are)\b"
+                       r"|\b(what|which|in what|in which) (year|years|date|century|decade|month|day|time|period|era)\b"
+                       r"|\bhow long ago\b"),
+    "person": re.compile(r"\bwho(m|se)?\b|\b(what|which) (person|people|man|woman|men|women|king|queen|leader"
+                         r"|scientist|author|president|minister|emperor|pope|ruler|general|duke|son|daughter"
+                         r"|wife|husband|father|mother|brother|sister|chemist|group|family)\b"),
+    "place": re.compile(r"\bwhere\b|\b(what|which|in what|in which) (city|cities|country|countries|place|region"
+                        r"|area|town|state|province|nation|continent|location|river|island|site|land)\b"),
+    "money": re.compile(r"\bhow much\b|\b(cost|costs|price|prices|fee|fees|tuition|salary|budget|spend|spent"
+                        r"|paid|pay|worth|funding|revenue)\b"),
+    "percent": re.compile(r"\b(percent|percentage|per cent|share|proportion|fraction)\b"),
+    "reason": re.compile(r"\bwhy\b|\bwhat (caused|causes|led to)\b|\breason\b"),
+    "name": re.compile(r"\b(what|which) (is|was|were|are) the name\b|\bcalled\b|\bnamed\b|\bknown as\b"
+                       r"|\bterm\b|\btitle\b"),
+}
+QTYPES = tuple(_QTYPES)
+
+_NAME = re.compile(r"\b(?:[A-Z][\w\-]*|\w*\d[\w\-.,]*\w|\d)")
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    terms: tuple[str, ...]  # unique stemmed content terms, in order
+    idf: np.ndarray  # per term
+    in_index: np.ndarray  # bool per term: the index has seen it
+    bigrams: frozenset[tuple[str, str]]
+    names: tuple[str, ...]  # capitalised words and numbers, as written (lower-cased)
+    qtypes: frozenset[str]
+    max_idf: float  # idf of a term no passage holds
+
+
+def analyse(question: str, cache: _IndexCache) -> Question:
+    seq = terms([question])[0]
+    uniq = tuple(dict.fromkeys(seq))
+    words = question.split()
+    # The first word is capitalised because it starts the question, not because it is a name.
+    names = tuple(dict.fromkeys(m.group().lower().rstrip(".,") for m in _NAME.finditer(" ".join(words[1:]))
+                                if m.group().lower() not in {"i"}))
+    low = question.lower().strip()
+    return Question(
+        text=question, terms=uniq, idf=cache.idf(uniq) if uniq else np.zeros(0),
+        in_index=np.array([t in cache.vocab for t in uniq], dtype=bool),
+        bigrams=frozenset(zip(seq, seq[1:])), names=names,
+        qtypes=frozenset(t for t, rx in _QTYPES.items() if rx.search(low)),
+        max_idf=float(np.log1p((cache.n_docs + 0.5) / 0.5)))
+
+
+# ---- sentence cues ----------------------------------------------------------------------
+
+_NUMBER_WORDS = (r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fifteen|twenty|thirty"
+                 r"|forty|fifty|sixty|hundred|hundreds|thousand|thousands|million|millions|billion|billions"
+                 r"|dozen|dozens|half|third|quarter|once|twice")
+_SENT_CUES: dict[str, re.Pattern[str]] = {
+    "number": re.compile(rf"\d|\b({_NUMBER_WORDS})\b", re.I),
+    "date": re.compile(r"\b(1\d{3}|20\d{2})s?\b|\b\d{1,2}(st|nd|rd|th) century\b|\bcentur(y|ies)\b"
+                       r"|\b(January|February|March|April|May|June|July|August|September|October|November"
+                       r"|December)\b|\b(BC|AD|BCE|CE)\b"),
+    "money": re.compile(r"[£$€¥]|\b(dollars?|pounds?|euros?|yuan|renminbi|francs?|marks?|ducats?|florins?"
+                        r"|guilders?|crowns?|USD|GBP|EUR)\b", re.I),
+    "percent": re.compile(r"%|\bper ?cent\b|\bpercentage\b", re.I),
+    "reason": re.compile(r"\b(because|due to|as a result|owing to|in order to|so that|since|led to|caused"
+                         r"|therefore|thus|reason)\b", re.I),
+}
+_CAP = re.compile(r"(?<!^)(?<![.!?] )\b[A-Z][a-z][\w\-]*")
+_WORDS = re.compile(r"\w+")
+
+
+def _has_new_name(text: str, question_words: set[str]) -> bool:
+    """A capitalised word (not the sentence's first) the question does not already contain."""
+    return any(m.group().lower() not in question_words for m in _CAP.finditer(text))
+
+
+# ---- the feature matrix -----------------------------------------------------------------
+
+SENTENCE_FEATURES = (
+    "cos", "cos_gap", "cos_ctx", "cov", "cov_gap", "cov_ctx", "cov_passage", "bigram", "names",
+    "new_terms", *(f"type_{t}" for t in QTYPES), "hit_rrank", "hit_dense", "hit_lex", "hit_fused",
+    "n_hits", "length", "short", "title", "heading",
+)
+
+
+def _coverage(q: Question, sets: list[set[str]]) -> np.ndarray:
+    """Idf-weighted share of the question's terms each set holds: rare terms dominate."""
+    if not q.terms:
+        return np.zeros(len(sets))
+    m = np.array([[t in s for t in q.terms] for s in sets], dtype=np.float64).reshape(len(sets), len(q.terms))
+    return m @ q.idf / q.idf.sum()
+
+
+def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: list[Hit]) -> np.ndarray:
+    n = len(cands)
+    if n == 0:
+        return np.zeros((0, len(SENTENCE_FEATURES)))
+    cos = cands.vectors @ qvec
+    ctx_cos = cands.context_vectors @ qvec
+    prev_cos = np.where(cands.prev >= 0, ctx_cos[np.maximum(cands.prev, 0)], 0.0)
+    next_cos = np.where(cands.next >= 0, ctx_cos[np.maximum(cands.next, 0)], 0.0)
+
+    sets = [set(t) for t in cands.terms]
+    ctx_sets = [set(t) for t in cands.context_terms]
+    window = [s | (ctx_sets[p] if p >= 0 else set()) | (ctx_sets[x] if x >= 0 else set())
+              for s, p, x in zip(sets, cands.prev, cands.next)]
+    cov = _coverage(q, sets)
+    cov_ctx = _coverage(q, window)
+    passage_sets = [set().union(*(sets[i] for i in rows)) if len(rows) else set() for rows in cands.members]
+    cov_hit = _coverage(q, passage_sets) if passage_sets else np.zeros(0)
+    cov_passage = np.zeros(n)
+    for h, rows in enumerate(cands.members):
+        cov_passage[rows] = np.maximum(cov_passage[rows], cov_hit[h])
+
+    bigram = np.zeros(n)
+    if q.bigrams:
+        for i, t in enumerate(cands.terms):
+            bigram[i] = len(q.bigrams & set(zip(t, t[1:]))) / len(q.bigrams)
+    names = np.zeros(n)
+    lows = [t.lower() for t in cands.texts]
+    if q.names:
+        pats = [re.compile(rf"(?<!\w){re.escape(nm)}(?!\w)") for nm in q.names]
+        names = np.array([sum(bool(p.search(lo)) for p in pats) / len(pats) for lo in lows])
+    qset = set(q.terms)
+    new_terms = np.log1p([len(s - qset) for s in sets])
+
+    qwords = set(_WORDS.findall(q.text.lower()))
+    qnumbers = {w for w in qwords if any(c.isdigit() for c in w)}
+    types = []
+    for t in QTYPES:
+        if t not in q.qtypes:
+            types.append(np.zeros(n))
+            continue
+        if t in ("person", "place", "name"):
+            types.append(np.array([_has_new_name(x, qwords) for x in cands.texts], dtype=float))
+        elif t == "number":
+            # A number the question itself states is not an answer to "how many".
+            types.append(np.array([bool(_SENT_CUES["number"].search(
+                " ".join(w for w in x.split() if w.lower().strip(".,;:()") not in qnumbers)))
+                for x in cands.texts], dtype=float))
+        else:
+            types.append(np.array([bool(_SENT_CUES[t].search(x)) for x in cands.texts], dtype=float))
+
+    rank = cands.hit.astype(np.float64)
+    dense = np.array([h.dense_score if h.dense_score is not None else 0.0 for h in hits])
+    lex = np.array([h.lexical_score or 0.0 for h in hits])
+    fused = np.array([h.score for h in hits])
+    lengths = np.array([len(t) for t in cands.terms], dtype=np.float64)
+    return np.column_stack([
+        cos, cos - cos.max(), np.maximum(prev_cos, next_cos),
+        cov, cov - cov.max(), cov_ctx, cov_passage, bigram, names, new_terms, *types,
+        1.0 / (1.0 + rank), dense[cands.hit], lex[cands.hit] / max(lex.max(), 1e-9),
+        fused[cands.hit] / max(fused.max(), 1e-9),
+        (cands.n_hits > 1).astype(float), np.log1p(lengths), (lengths < 5).astype(float),
+        (cands.seq == 0).astype(float),
+        np.array([not x.rstrip().endswith((".", "!", "?", '"', "”", ")", ":", ";")) for x in cands.texts],
+                 dtype=float),
+    ])
+
+
+# ---- whether any sentence answers at all ------------------------------------------------
+
+FOUND_FEATURES = ("top_score", "top_cos", "max_cos", "top_cov", "top_cov_ctx", "best_cov_passage",
+                  "unseen_share", "missing_idf_passage", "names_top", "top_hit_dense", "margin")
+
+
+def found_features(q: Question, feats: np.ndarray, scores: np.ndarray, order: np.ndarray,
+                   cands: Candidates) -> np.ndarray:
+    """Question-level evidence that the corpus holds an answer, from the best sentences."""
+    f = {name: feats[:, i] for i, name in enumerate(SENTENCE_FEATURES)}
+    top = int(order[0])
+    total = q.idf.sum() if len(q.idf) else 1.0
+    unseen = float(q.idf[~q.in_index].sum() / total) if len(q.idf) else 1.0
+    # The rarest question term that the best passage lacks: a missing name or number is the
+    # clearest sign that the passage is about something else.
+    best_hit = int(cands.hit[top])
+    rows = cands.members[best_hit]
+    held = set().union(*(set(cands.terms[i]) for i in rows)) if len(rows) else set()
+    missing = [w for t, w in zip(q.terms, q.idf) if t not in held]
+    missing_idf = (max(missing) if missing else 0.0) / q.max_idf
+    second = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 1.0
+    return np.array([
+        float(scores[top]), float(f["cos"][top]), float(f["cos"].max()), float(f["cov"][top]),
+        float(f["cov_ctx"][top]), float(f["cov_passage"].max()), unseen, missing_idf,
+        float(f["names"][top]) if q.names else 1.0, float(f["hit_dense"][top]), float(scores[top]) - second,
+    ])
