@@ -12,12 +12,14 @@ DEFAULT_CORPUS = ROOT / "corpus"
 
 
 def make_pdf(path: Path, pages: list[list[str]], *, title: str | None = None, author: str | None = None,
-             user_password: str | None = None, owner_password: str = "owner-secret") -> Path:
+             user_password: str | None = None, owner_password: str = "owner-secret",
+             invariant: bool = False) -> Path:
     """A PDF with one text line per entry, one list per page (reportlab's built-in fonts: no system
     fonts needed; Latin-1 characters and curly quotes are drawn and extracted exactly).
 
     ``user_password``: None for no encryption; "" for a PDF encrypted with an empty user
     password (opens without one, like many bank and government PDFs); anything else locks it.
+    ``invariant``: reportlab's reproducible mode (creation date 2000-01-01 instead of now).
     """
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
@@ -27,7 +29,7 @@ def make_pdf(path: Path, pages: list[list[str]], *, title: str | None = None, au
         from reportlab.lib import pdfencrypt
 
         encrypt = pdfencrypt.StandardEncryption(user_password, ownerPassword=owner_password)
-    c = canvas.Canvas(str(path), pagesize=A4, encrypt=encrypt)
+    c = canvas.Canvas(str(path), pagesize=A4, encrypt=encrypt, invariant=int(invariant))
     if title:
         c.setTitle(title)
     if author:

@@ -12,7 +12,7 @@ verbatim by construction; ``verify`` re-checks one against the file on disk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,6 +32,30 @@ NEAR_DUPLICATE = 0.9  # cosine between two sentences above which the lower-ranke
 
 
 @dataclass(frozen=True)
+class AnswerModel:
+    """The fitted combination: sentence-score weights and the found/not-found classifier."""
+
+    sentence_weights: tuple[float, ...]  # one per SENTENCE_FEATURES
+    found_mean: tuple[float, ...]  # standardisation of FOUND_FEATURES
+    found_scale: tuple[float, ...]
+    found_weights: tuple[float, ...]
+    found_bias: float
+    found_threshold: float  # probability cut-off, calibrated on answerable and removed-article questions
+    select_margin: float  # extra sentences must score within this of the best one
+
+    def found_probability(self, found_feats: np.ndarray) -> float:
+        z = (found_feats - np.asarray(self.found_mean)) / np.asarray(self.found_scale)
+        logit = float(z @ np.asarray(self.found_weights) + self.found_bias)
+        return float(1.0 / (1.0 + np.exp(-logit)))
+
+
+DEFAULT_MODEL = AnswerModel(
+    sentence_weights=tuple(W.SENTENCE_WEIGHTS), found_mean=tuple(W.FOUND_MEAN), found_scale=tuple(W.FOUND_SCALE),
+    found_weights=tuple(W.FOUND_WEIGHTS), found_bias=W.FOUND_BIAS, found_threshold=W.FOUND_THRESHOLD,
+    select_margin=W.SELECT_MARGIN)
+
+
+@dataclass(frozen=True)
 class Scored:
     """Every candidate sentence of one question, scored (what the fit script learns from)."""
 
@@ -45,7 +69,7 @@ class Scored:
     found_probability: float
 
 
-def score(retriever: "Retriever", query: str, hits: list[Hit]) -> Scored | None:
+def score(retriever: "Retriever", query: str, hits: list[Hit], model: AnswerModel = DEFAULT_MODEL) -> Scored | None:
     """Score every sentence of ``hits`` for ``query``; None when the passages hold no sentence."""
     cache = index_cache(retriever.files)
     q = analyse(query, cache)
@@ -54,16 +78,23 @@ def score(retriever: "Retriever", query: str, hits: list[Hit]) -> Scored | None:
         return None
     qvec = retriever.embed_query(query)  # cached: the search just embedded the same text
     feats = sentence_features(q, qvec, cands, hits)
-    scores = feats @ np.asarray(W.SENTENCE_WEIGHTS)
+    return rescore(Scored(question=q, hits=tuple(hits), candidates=cands, features=feats,
+                          scores=np.zeros(0), order=np.zeros(0, dtype=np.int64),
+                          found_features=np.zeros(0), found_probability=0.0), model)
+
+
+def rescore(scored: Scored, model: AnswerModel) -> Scored:
+    """The same candidates and features under another model (the fit script's cross-validation)."""
+    if len(model.sentence_weights) != scored.features.shape[1] or len(model.found_weights) != len(FOUND_FEATURES):
+        raise ValueError("answer weights do not match the features: run scripts/fit_answer_weights.py")
+    scores = scored.features @ np.asarray(model.sentence_weights)
     order = np.argsort(-scores, kind="stable")
-    ff = found_features(q, feats, scores, order, cands)
-    z = (ff - np.asarray(W.FOUND_MEAN)) / np.asarray(W.FOUND_SCALE)
-    logit = float(z @ np.asarray(W.FOUND_WEIGHTS) + W.FOUND_BIAS)
-    return Scored(question=q, hits=tuple(hits), candidates=cands, features=feats, scores=scores, order=order,
-                  found_features=ff, found_probability=float(1.0 / (1.0 + np.exp(-logit))))
+    ff = found_features(scored.question, scored.features, scores, order, scored.candidates)
+    return replace(scored, scores=scores, order=order, found_features=ff,
+                   found_probability=model.found_probability(ff))
 
 
-def select(scored: Scored, max_sentences: int = MAX_SENTENCES) -> list[int]:
+def select(scored: Scored, max_sentences: int = MAX_SENTENCES, margin: float = float("inf")) -> list[int]:
     """The best sentence, then up to ``max_sentences - 1`` more that each add something:
     not a near-duplicate of one already chosen (the same sentence in an overlapping passage, or
     a repeated boilerplate line) and holding terms the chosen ones do not."""
@@ -74,7 +105,7 @@ def select(scored: Scored, max_sentences: int = MAX_SENTENCES) -> list[int]:
         row = int(row)
         if len(chosen) >= max_sentences:
             break
-        if chosen and scored.scores[row] < scored.scores[chosen[0]] - W.SELECT_MARGIN:
+        if chosen and scored.scores[row] < scored.scores[chosen[0]] - margin:
             break
         vec = cands.vectors[row]
         if any(float(vec @ cands.vectors[c]) >= NEAR_DUPLICATE for c in chosen):
@@ -90,21 +121,30 @@ def select(scored: Scored, max_sentences: int = MAX_SENTENCES) -> list[int]:
 def answer_question(retriever: "Retriever", question: str, history: list | None = None, *, k: int = DEFAULT_K,
                     max_sentences: int = MAX_SENTENCES, doc_ids: list[str] | None = None,
                     date_from: str | None = None, date_to: str | None = None,
-                    threshold: float | None = None) -> Answer:
-    """See ``Retriever.ask``. ``threshold`` overrides the calibrated found-probability cut-off."""
+                    threshold: float | None = None, model: AnswerModel = DEFAULT_MODEL) -> Answer:
+    """See ``Retriever.ask``. ``threshold`` overrides the calibrated found-probability cut-off;
+    ``model`` the fitted weights (evaluation passes cross-validated ones)."""
     effective = resolve(question, history)
     hits = retriever.search(effective, k=k, doc_ids=doc_ids, date_from=date_from, date_to=date_to)
-    scored = score(retriever, effective, hits) if hits else None
+    scored = score(retriever, effective, hits, model) if hits else None
+    return build_answer(retriever, question, effective, hits, scored, model, threshold=threshold,
+                        max_sentences=max_sentences)
+
+
+def build_answer(retriever: "Retriever", question: str, effective: str, hits: list[Hit], scored: Scored | None,
+                 model: AnswerModel = DEFAULT_MODEL, *, threshold: float | None = None,
+                 max_sentences: int = MAX_SENTENCES) -> Answer:
+    """Scored candidates -> Answer: abstain, or quote the chosen sentences with their citations."""
     if scored is None:
         return Answer(question=question, effective_query=effective, found=False, sentences=(),
                       hits=tuple(hits), related=tuple(hits[:3]))
-    cut = W.FOUND_THRESHOLD if threshold is None else threshold
-    found = scored.found_probability >= cut
+    cut = model.found_threshold if threshold is None else threshold
     ranked = _rank_hits(scored)
-    if not found:
+    if scored.found_probability < cut:
         return Answer(question=question, effective_query=effective, found=False, sentences=(),
                       hits=ranked, related=ranked[:3], confidence=scored.found_probability)
-    sentences = tuple(_sentence(retriever, scored, row) for row in select(scored, max_sentences))
+    rows = select(scored, max_sentences, model.select_margin)
+    sentences = tuple(_sentence(retriever, scored, row) for row in rows)
     from .figures import figures_for
 
     return Answer(question=question, effective_query=effective, found=True, sentences=sentences,
@@ -114,14 +154,8 @@ def answer_question(retriever: "Retriever", question: str, history: list | None 
 
 def _rank_hits(scored: Scored) -> tuple[Hit, ...]:
     """The passages in the order of their best sentence: the one holding the answer first."""
-    best = np.full(len(scored.hits), -np.inf)
-    np.maximum.at(best, scored.candidates.hit, scored.scores)
-    for h, rows in enumerate(scored.candidates.members):
-        if len(rows):
-            best[h] = max(best[h], float(scored.scores[rows].max()))
+    best = [float(scored.scores[rows].max()) if len(rows) else -np.inf for rows in scored.candidates.members]
     order = sorted(range(len(scored.hits)), key=lambda h: (-best[h], h))
-    from dataclasses import replace
-
     return tuple(replace(scored.hits[h], rank=i) for i, h in enumerate(order, 1))
 
 
@@ -161,4 +195,5 @@ def verify(citation: Citation) -> Verification:
     return Verification(ok=True, stale=False, reason="quote verified against the file")
 
 
-__all__ = ["answer_question", "score", "select", "verify", "Scored", "SENTENCE_FEATURES", "FOUND_FEATURES"]
+__all__ = ["AnswerModel", "DEFAULT_MODEL", "FOUND_FEATURES", "SENTENCE_FEATURES", "Scored", "answer_question",
+           "build_answer", "rescore", "score", "select", "verify"]

@@ -106,7 +106,7 @@ def _filters(doc_ids: list[str] | None, date_from: str, date_to: str) -> dict[st
         value = (value or "").strip()
         if value:
             if not _DATE.match(value):
-                raise ValueError(f"dates are written YYYY, YYYY-MM or YYYY-MM-DD, not {value!r}")
+                raise PolicyQAError(f"dates are written YYYY, YYYY-MM or YYYY-MM-DD, not {value!r}")
             out[key] = value
     return out
 
@@ -130,7 +130,7 @@ def _doc_text(retriever: Any, doc_id: str) -> str | None:
 
 
 def _readable(exc: BaseException) -> str:
-    if isinstance(exc, (PolicyQAError, ValueError)):
+    if isinstance(exc, PolicyQAError):  # written for users; anything else is a bug to log
         return str(exc)
     traceback.print_exc(file=sys.stderr)
     return f"something went wrong ({exc.__class__.__name__}); the details are in the server log"
@@ -269,7 +269,8 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *, uploads
         effective.submit(on_reask, api_visibility="private", **{**chat_io, "inputs": [
             effective, turns, doc_filter, date_from, date_to]}, **common)  # type: ignore[arg-type]
         chat.select(on_select, inputs=[turns], outputs=[sources, effective, md_box], api_visibility="private")
-        clear_btn.click(on_clear, outputs=[chat, turns, sources, effective, md_box], api_visibility="private")
+        for clear in (clear_btn.click, chat.clear):
+            clear(on_clear, outputs=[chat, turns, sources, effective, md_box], api_visibility="private")
         if uploads:
             files.upload(on_upload, inputs=[files], outputs=[upload_md, files, status_md], preprocess=False,
                          api_name="add_articles", concurrency_limit=1, concurrency_id="upload")
@@ -371,9 +372,13 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     live = LiveIndex(settings.index_dir, settings.corpus_dir, settings=settings, embedder=embedder)
     demo = build_app(live, options.upload, uploads=uploads)
     demo.queue(default_concurrency_limit=4)
+    try:
+        demo.launch(server_name=options.host, server_port=options.port, auth=options.auth,
+                    auth_message="policyqa: sign in" if options.auth else None,
+                    max_file_size=options.upload.max_bytes, show_error=False, quiet=True, ssr_mode=False,
+                    mcp_server=False, pwa=False, enable_monitoring=False, share=False, css=CSS,
+                    footer_links=["api"], prevent_thread_lock=True)
+    except OSError as exc:  # Gradio reports a busy port as OSError("Cannot find empty port ...")
+        raise PolicyQAError(f"cannot serve on {options.host}:{options.port} ({exc}); pass another --port") from None
     print(f"policyqa: serving on http://{options.host}:{options.port}/ (Ctrl+C stops)", file=sys.stderr)
-    demo.launch(server_name=options.host, server_port=options.port, auth=options.auth,
-                auth_message="policyqa: sign in" if options.auth else None,
-                max_file_size=options.upload.max_bytes, show_error=False, quiet=True, ssr_mode=False,
-                mcp_server=False, pwa=False, enable_monitoring=False, share=False, css=CSS,
-                footer_links=["api"])
+    demo.block_thread()

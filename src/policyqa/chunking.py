@@ -68,8 +68,13 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Exact, whitespace-trimmed sentence spans of ``text``."""
     spans: list[tuple[int, int]] = []
     for line_start, line_end in _lines(text):
-        line = text[line_start:line_end]
-        pieces = _splitter().segment(line) if len(line) > 40 else None
+        # A soft-wrapped line keeps its line breaks; pysbd would split at them, so it sees spaces
+        # (same length, so its offsets still hold).
+        line = text[line_start:line_end].replace("\n", " ")
+        try:
+            pieces = _splitter().segment(line) if len(line) > 40 else None
+        except Exception:  # pysbd crashes on some inputs (e.g. "0\x1f0."): keep the line whole
+            pieces = None
         cursor = 0
         bounds: list[tuple[int, int]] = []
         if pieces:

@@ -19,6 +19,7 @@ Typical use:
   policyqa index corpus            build or refresh the index (only changed files are embedded)
   policyqa search "question"       the best passages, with their offsets
   policyqa status                  what the index holds
+  policyqa serve                   the web chat on http://127.0.0.1:7860/ (indexes the corpus first)
 
 Environment: {index} (index folder, default ./index), {corpus} (default ./corpus),
 {model} (a local sentence-transformers model folder instead of the bundled all-MiniLM-L6-v2).

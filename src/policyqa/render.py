@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from .documents import iso_date
 from .schema import Answer, Citation, Hit
 
 if TYPE_CHECKING:
     from .live_index import LiveStatus
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~&$])")
-_LIST_START = re.compile(r"^(\s*)([-+]|\d+[.)])(\s)")
+_BULLET_START = re.compile(r"^([-+])(\s)")
+_NUMBER_START = re.compile(r"^(\d+)([.)])(\s)")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ def md_escape(text: str) -> str:
     """Text that Markdown prints as written, on one line."""
     text = " ".join(text.split())
     text = _MD_SPECIAL.sub(r"\\\1", text)
-    return _LIST_START.sub(r"\1\\\2\3", text)
+    text = _BULLET_START.sub(r"\\\1\2", text)  # "- x" and "1. x" would start a list
+    return _NUMBER_START.sub(r"\1\\\2\3", text)
 
 
 def number_sources(answer: Answer, doc_text: Callable[[str], str | None] | None = None) -> list[Source]:
@@ -141,7 +144,7 @@ def sources_html(answer: Answer, sources: list[Source]) -> str:
         meta += [f"p. {c.page}"] if c.page else []
         meta.append(f"{c.doc_id}, characters {spans}")
         cards.append(_card(src.number, c.title, meta, c.source,
-                           _passage_html(src.passage, src.passage_start, src.quotes), c.doc_id))
+                           _passage_html(src.passage, src.passage_start, src.quotes), c.doc_id, c.date))
     return '<div class="pqa-sources">' + "".join(cards) + "</div>"
 
 
@@ -151,9 +154,12 @@ def _hit_meta(h: Hit) -> list[str]:
     return meta + [f"{h.doc_id}, characters {h.start}–{h.end}"]
 
 
-def _card(n: int, title: str, meta: list[str], source: str | None, passage: str, doc_id: str) -> str:
+def _card(n: int, title: str, meta: list[str], source: str | None, passage: str, doc_id: str,
+          date: str | None = None) -> str:
     e = html.escape
     meta_html = " · ".join(e(m) for m in meta)
+    if date and _short_date(date) != date:  # the remark says how sure the date is: keep it visible
+        meta_html += f'<br><span class="pqa-date">Date as recorded: {e(date)}</span>'
     if source:
         if re.match(r"https?://", source):
             link = f'<a href="{e(source, quote=True)}" target="_blank" rel="noopener noreferrer">{e(_clip(source, 60))}</a>'
@@ -182,8 +188,13 @@ def _clip(text: str, n: int) -> str:
 
 
 def _short_date(date: str | None) -> str:
-    """Dates are kept as written ("approx. 2023-12 (UNCERTAIN: ...)"); the panel shows the start."""
-    return _clip(date or "", 40)
+    """Dates are kept as written ("approx. 2023-12 (UNCERTAIN: ...)"); lists show the part before
+    the remark, the sources panel shows the whole on hover."""
+    if not date:
+        return ""
+    if iso_date(date) is None:  # e.g. "unknown revision; extract fetched via ..."
+        return "date unknown"
+    return _clip(date.split(" (", 1)[0], 40)
 
 
 # ---- copy as Markdown -------------------------------------------------------------------
@@ -197,7 +208,7 @@ def answer_markdown(answer: Answer, sources: list[Source]) -> str:
         return "\n".join(lines) + "\n"
     number = _numbers(sources)
     for s in answer.sentences:
-        lines += [f"> {md_escape(s.text)} \\[{number[s.citation.chunk_id]}\\]", ""]
+        lines += [f"> {md_escape(s.text)} [{number[s.citation.chunk_id]}]", ""]
     if answer.figures:
         lines += _figures_table(answer, number) + [""]
     for src in sources:
@@ -207,7 +218,8 @@ def answer_markdown(answer: Answer, sources: list[Source]) -> str:
         spans = ", ".join(f"{a}–{b}" for a, b in src.quotes) or f"{c.start}–{c.end}"
         parts.append(f"{c.doc_id}, characters {spans}")
         parts += [c.source] if c.source else []
-        lines.append(f"\\[{src.number}\\] " + "; ".join(md_escape(p) for p in parts))
+        # "[1] text" is no link in Markdown (that needs "[1]:" or "[1](...)"), so it stays readable.
+        lines.append(f"[{src.number}] " + "; ".join(md_escape(p) for p in parts))
     return "\n".join(lines) + "\n"
 
 

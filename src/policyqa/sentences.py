@@ -97,32 +97,47 @@ def index_cache(files: "IndexFiles") -> _IndexCache:
         return cache
 
 
+# A segment that stops without closing punctuation, followed (across a single line break) by one
+# that starts in lower case or with a digit, is one sentence cut by a hard line break in the
+# source (a chemical formula's subscript, a wrapped line): quoted and scored as one unit.
+_CLOSED = re.compile(r"[.!?:;\"'”’)\]]$")
+
+
+def _continues(text: str, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    head = text[b[0]:b[0] + 1]
+    return (not _CLOSED.search(text[a[0]:a[1]]) and "\n\n" not in text[a[1]:b[0]]
+            and (head.islower() or head.isdigit()))
+
+
 @dataclass(frozen=True)
 class Candidates:
-    """The sentences of the retrieved passages, one row each (arrays share the row order)."""
+    """The quotable units (sentences) of the retrieved passages, one row each.
 
-    seg_ids: np.ndarray  # int64 global segment ids
+    A unit is usually one index segment; ``first``/``last`` give its segments (rows of the
+    ``context_*`` arrays, which hold every fetched segment, neighbours included).
+    """
+
     doc_ids: tuple[str, ...]
-    starts: np.ndarray  # offsets into the document text
+    starts: np.ndarray  # offsets into the document text: text[start:end] is the quote
     ends: np.ndarray
     texts: tuple[str, ...]
     terms: tuple[tuple[str, ...], ...]
-    vectors: np.ndarray  # float32 (n, dim), L2-normalised at index time
-    hit: np.ndarray  # index into ``hits`` of the best-ranked passage holding the sentence
+    vectors: np.ndarray  # float32 (n, dim): the segment's index-time vector (normalised mean for a unit)
+    hit: np.ndarray  # index into ``hits`` of the best-ranked passage wholly holding the unit
     n_hits: np.ndarray  # how many retrieved passages hold it
-    prev: np.ndarray  # row in ``context`` of the sentence before, -1 at the start of a document
-    next: np.ndarray  # row in ``context`` of the sentence after, -1 at the end
-    seq: np.ndarray  # position of the sentence in its document (0 = first line, usually the title)
-    context_terms: tuple[tuple[str, ...], ...]  # terms of neighbours (rows of prev/next)
+    prev: np.ndarray  # context row of the segment before the unit, -1 when not fetched
+    next: np.ndarray  # context row of the segment after, -1 when not fetched
+    seq: np.ndarray  # position of the unit's first segment in its document (0 = first line, the title)
+    context_terms: tuple[tuple[str, ...], ...]
     context_vectors: np.ndarray
     members: tuple[np.ndarray, ...]  # per hit: candidate rows inside that passage
 
     def __len__(self) -> int:
-        return len(self.seg_ids)
+        return len(self.starts)
 
 
 def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
-    """Every segment of ``hits`` (deduplicated across overlapping passages) and its neighbours."""
+    """Every sentence of ``hits`` (deduplicated across overlapping passages) and its neighbours."""
     files = retriever.files
     cache = index_cache(files)
     ids = [h.chunk_id for h in hits]
@@ -131,52 +146,70 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
         f'SELECT c.id, s.id, s.doc_id, s.seq, s.start, s."end", c.first_segment, c.last_segment '
         f"FROM chunks c JOIN segments s ON s.doc_id = c.doc_id "
         f"AND s.seq BETWEEN c.first_segment - 1 AND c.last_segment + 1 "
-        f"WHERE c.id IN ({marks}) ORDER BY s.id", ids).fetchall()
+        f"WHERE c.id IN ({marks})", ids).fetchall()
     rank_of = {cid: i for i, cid in enumerate(ids)}
     by_seg: dict[int, tuple[str, int, int, int]] = {}  # seg id -> (doc, seq, start, end)
-    inside: dict[int, list[int]] = {}  # seg id -> hits (by rank) holding it
+    inside: dict[int, set[int]] = {}  # seg id -> hits (by rank) holding it
     for cid, sid, doc_id, seq, start, end, first, last in rows:
         by_seg[sid] = (doc_id, seq, start, end)
         if first <= seq <= last:
-            inside.setdefault(sid, []).append(rank_of[cid])
-    cand_ids = sorted(inside, key=lambda s: (min(inside[s]), s))
-    ctx_ids = sorted(by_seg)
+            inside.setdefault(sid, set()).add(rank_of[cid])
+    ctx_ids = sorted(by_seg, key=lambda sid: (by_seg[sid][0], by_seg[sid][1]))
     ctx_row = {sid: i for i, sid in enumerate(ctx_ids)}
-
-    def text_of(sid: int) -> str:
-        doc_id, _, start, end = by_seg[sid]
-        return retriever.document(doc_id).text[start:end]
-
-    ctx_texts = [text_of(s) for s in ctx_ids]
+    texts = {d: retriever.document(d).text for d in {v[0] for v in by_seg.values()}}
+    ctx_texts = [texts[by_seg[s][0]][by_seg[s][2]:by_seg[s][3]] for s in ctx_ids]
     ctx_terms = cache.segment_terms(ctx_ids, ctx_texts)
-    vectors = np.asarray(files.segment_vectors[np.asarray(ctx_ids, dtype=np.int64)], dtype=np.float32) \
-        if ctx_ids else np.zeros((0, files.segment_vectors.shape[1]), dtype=np.float32)
-    rows_of = np.array([ctx_row[s] for s in cand_ids], dtype=np.int64)
+    dim = files.segment_vectors.shape[1]
+    ctx_vectors = (np.asarray(files.segment_vectors[np.asarray(ctx_ids, dtype=np.int64)], dtype=np.float32)
+                   if ctx_ids else np.zeros((0, dim), dtype=np.float32))
 
-    at = {(doc_id, seq): sid for sid, (doc_id, seq, _, _) in by_seg.items()}
+    # Units: runs of consecutive segments joined where a sentence was cut by a line break, kept
+    # only as long as one retrieved passage holds the whole run (a quote must lie in its passage).
+    units: list[tuple[int, int, set[int]]] = []  # (first ctx row, last ctx row, hits holding all)
+    for row, sid in enumerate(ctx_ids):
+        held = inside.get(sid)
+        if not held:
+            continue
+        if units:
+            first, last, common = units[-1]
+            psid = ctx_ids[last]
+            doc, seq, pstart, pend = by_seg[psid]
+            d2, seq2, start, end = by_seg[sid]
+            if (last == row - 1 and d2 == doc and seq2 == seq + 1 and common & held
+                    and _continues(texts[doc], (pstart, pend), (start, end))):
+                units[-1] = (first, row, common & held)
+                continue
+        units.append((row, row, set(held)))
+    units.sort(key=lambda u: (min(u[2]), u[0]))
 
-    def neighbour(sid: int, step: int) -> int:
-        doc_id, seq = by_seg[sid][:2]
-        other = at.get((doc_id, seq + step))
-        return -1 if other is None else ctx_row[other]
+    def neighbour(row: int, step: int) -> int:
+        sid = ctx_ids[row]
+        other = row + step
+        if 0 <= other < len(ctx_ids):
+            a, b = by_seg[sid], by_seg[ctx_ids[other]]
+            if a[0] == b[0] and b[1] == a[1] + step:
+                return other
+        return -1
 
-    hit_of = np.array([min(inside[s]) for s in cand_ids], dtype=np.int64)
-    members = tuple(np.array([i for i, s in enumerate(cand_ids) if h in inside[s]], dtype=np.int64)
-                    for h in range(len(hits)))
+    vectors = np.zeros((len(units), dim), dtype=np.float32)
+    for i, (first, last, _) in enumerate(units):
+        v = ctx_vectors[first:last + 1].sum(0)
+        vectors[i] = v / max(float(np.linalg.norm(v)), 1e-9)
+    docs = tuple(by_seg[ctx_ids[u[0]]][0] for u in units)
+    starts = np.array([by_seg[ctx_ids[u[0]]][2] for u in units], dtype=np.int64)
+    ends = np.array([by_seg[ctx_ids[u[1]]][3] for u in units], dtype=np.int64)
     return Candidates(
-        seg_ids=np.array(cand_ids, dtype=np.int64),
-        doc_ids=tuple(by_seg[s][0] for s in cand_ids),
-        starts=np.array([by_seg[s][2] for s in cand_ids], dtype=np.int64),
-        ends=np.array([by_seg[s][3] for s in cand_ids], dtype=np.int64),
-        texts=tuple(ctx_texts[r] for r in rows_of),
-        terms=tuple(ctx_terms[r] for r in rows_of),
-        vectors=vectors[rows_of] if len(rows_of) else vectors,
-        hit=hit_of,
-        n_hits=np.array([len(inside[s]) for s in cand_ids], dtype=np.int64),
-        prev=np.array([neighbour(s, -1) for s in cand_ids], dtype=np.int64),
-        next=np.array([neighbour(s, 1) for s in cand_ids], dtype=np.int64),
-        seq=np.array([by_seg[s][1] for s in cand_ids], dtype=np.int64),
+        doc_ids=docs, starts=starts, ends=ends,
+        texts=tuple(texts[d][s:e] for d, s, e in zip(docs, starts, ends)),
+        terms=tuple(tuple(t for r in range(u[0], u[1] + 1) for t in ctx_terms[r]) for u in units),
+        vectors=vectors,
+        hit=np.array([min(u[2]) for u in units], dtype=np.int64),
+        n_hits=np.array([len(u[2]) for u in units], dtype=np.int64),
+        prev=np.array([neighbour(u[0], -1) for u in units], dtype=np.int64),
+        next=np.array([neighbour(u[1], 1) for u in units], dtype=np.int64),
+        seq=np.array([by_seg[ctx_ids[u[0]]][1] for u in units], dtype=np.int64),
         context_terms=tuple(ctx_terms),
-        context_vectors=vectors,
-        members=members,
+        context_vectors=ctx_vectors,
+        members=tuple(np.array([i for i, u in enumerate(units) if h in u[2]], dtype=np.int64)
+                      for h in range(len(hits))),
     )

@@ -80,9 +80,15 @@ def clean_filename(name: str, policy: UploadPolicy = UploadPolicy()) -> str:
 
 def check_size(size: int, policy: UploadPolicy = UploadPolicy()) -> None:
     if size > policy.max_bytes:
-        raise UploadRefused(f"{size / 1024 / 1024:.1f} MB is over the {policy.max_mb:g} MB limit per file")
+        raise UploadRefused(f"{_size(size)} is over the {_size(policy.max_bytes, exact=True)} limit per file")
     if size == 0:
         raise UploadRefused("the file is empty")
+
+
+def _size(n: int, exact: bool = False) -> str:
+    """200.0 MB for a measured size; 20 MB for a limit (``exact``)."""
+    value, unit = (n / 1024 / 1024, "MB") if n >= 1024 * 1024 else (n / 1024, "KB")
+    return f"{value:g} {unit}" if exact else f"{value:.1f} {unit}"
 
 
 def save_uploads(files: Iterable[tuple[str | Path, str]], corpus_dir: str | Path,
@@ -146,7 +152,7 @@ def _copy_capped(src: Path, dest: Path, max_bytes: int) -> str:
             for block in iter(lambda: fin.read(1 << 20), b""):
                 copied += len(block)
                 if copied > max_bytes:
-                    raise UploadRefused(f"the file is over the {max_bytes / 1024 / 1024:g} MB limit per file")
+                    raise UploadRefused(f"the file is over the {_size(max_bytes, exact=True)} limit per file")
                 digest.update(block)
                 fout.write(block)
     except OSError as exc:

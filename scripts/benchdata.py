@@ -1,0 +1,42 @@
+"""Corpora for the benchmarks, made from real sentences (the default corpus and the dev set),
+recombined into as many documents as a benchmark needs. Deterministic for a given seed."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def real_sentences() -> list[str]:
+    from policyqa.chunking import sentence_spans
+    from policyqa.documents import iter_corpus_files, load_document
+
+    texts = [load_document(f, r).text for f, r in iter_corpus_files([ROOT / "corpus"])]
+    for line in (ROOT / "scripts" / "devset" / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
+        texts.append(json.loads(line)["text"])
+    out = []
+    for text in texts:
+        out.extend(text[s:e] for s, e in sentence_spans(text) if 40 <= e - s <= 400)
+    return out
+
+
+def write_corpus(dest: Path, n_docs: int, sentences_per_doc: int, seed: int = 7,
+                 sentences: list[str] | None = None) -> list[Path]:
+    """``n_docs`` markdown files of paragraphs of real sentences, in random order."""
+    rng = random.Random(seed)
+    pool = sentences or real_sentences()
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n_docs):
+        picked = rng.sample(pool, sentences_per_doc)
+        paragraphs = [" ".join(picked[j:j + 4]) for j in range(0, len(picked), 4)]
+        path = dest / f"doc-{seed}-{i:05d}.md"
+        path.write_text(f"---\ntitle: \"Benchmark document {i}\"\ndate: \"2024-01-01\"\n---\n\n"
+                        + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths

@@ -1,0 +1,126 @@
+"""The public dev set as eval.py and fit_answer_weights.py both need it.
+
+- the corpus written out as .txt files and indexed with the product's own build_index;
+- gold paragraph spans mapped onto the normalised text policyqa indexes (the raw corpus has one
+  double space that normalisation folds, so raw offsets after it are off by one in our text);
+- leave-one-document-out indexes: the negatives for abstention are a document's questions asked
+  of an index built without that document;
+- SQuAD answer matching and the per-sentence gold labels the answer model is fitted on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import string
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from policyqa import Hit, Retriever, build_index  # noqa: E402
+from policyqa.answer import Scored, score  # noqa: E402
+from policyqa.documents import normalise  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    question: str
+    answers: tuple[str, ...]
+    doc_id: str
+    start: int  # gold paragraph span in the *indexed* (normalised) document text
+    end: int
+
+
+def squad_normalise(text: str) -> str:
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def contains_answer(text: str, answers: tuple[str, ...]) -> bool:
+    norm = squad_normalise(text)
+    return any(squad_normalise(a) and squad_normalise(a) in norm for a in answers)
+
+
+def load_devset(devset: Path, work: Path) -> tuple[list[Question], Path]:
+    """Write the dev corpus as .txt files under work/corpus; return questions with gold spans
+    mapped onto the normalised text that policyqa indexes (offsets shift where it folds spaces)."""
+    corpus_dir = work / "corpus"
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    texts: dict[str, tuple[str, str]] = {}
+    for line in (devset / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
+        doc = json.loads(line)
+        path = corpus_dir / f"{doc['doc_id']}.txt"
+        if not path.exists() or path.read_text(encoding="utf-8") != doc["text"]:
+            path.write_text(doc["text"], encoding="utf-8")
+        texts[doc["doc_id"]] = (doc["text"], normalise(doc["text"]))
+    questions = []
+    for line in (devset / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        raw, norm = texts[q["doc_id"]]
+        passage = normalise(raw[q["passage_start"]:q["passage_end"]])
+        start = norm.find(passage)
+        if start < 0:
+            raise SystemExit(f"gold passage of {q['qid']} not found in normalised text")
+        questions.append(Question(q["qid"], q["question"], tuple(q["answers"]), f"{q['doc_id']}.txt",
+                                  start, start + len(passage)))
+    return questions, corpus_dir
+
+
+def build_indexes(devset: Path, work: Path, embedder=None, progress: bool = True  # type: ignore[no-untyped-def]
+                  ) -> tuple[list[Question], Path, dict[str, Path]]:
+    """The full dev index and one index per document without it (cached under ``work``).
+
+    A leave-one-out index starts as a copy of the full one and is brought in line with a corpus
+    folder lacking one document, so nothing is embedded again: build_index just drops it.
+    """
+    questions, corpus_dir = load_devset(devset, work)
+    report = build_index(corpus_dir, work / "index", progress=progress, embedder=embedder)
+    print(f"dev index: {report.summary()}", file=sys.stderr)
+    loo: dict[str, Path] = {}
+    for doc in sorted({q.doc_id for q in questions}):
+        base = work / "loo" / Path(doc).stem
+        sub_corpus, sub_index = base / "corpus", base / "index"
+        sub_corpus.mkdir(parents=True, exist_ok=True)
+        for file in corpus_dir.glob("*.txt"):
+            target = sub_corpus / file.name
+            if file.name == doc:
+                target.unlink(missing_ok=True)
+            elif not target.exists() or target.read_bytes() != file.read_bytes():
+                shutil.copyfile(file, target)
+        if not (sub_index / "CURRENT").exists():
+            shutil.rmtree(sub_index, ignore_errors=True)
+            shutil.copytree(work / "index", sub_index)
+        build_index(sub_corpus, sub_index, progress=False, embedder=embedder)
+        loo[doc] = sub_index
+    return questions, corpus_dir, loo
+
+
+def labels(scored: Scored, q: Question) -> "list[int]":
+    """Per candidate: 1 = in the gold paragraph and holds a gold answer; -1 = holds an answer but
+    elsewhere (left out of fitting: neither clearly right nor wrong); 0 = no answer."""
+    cands = scored.candidates
+    out = []
+    for doc_id, start, end, text in zip(cands.doc_ids, cands.starts, cands.ends, cands.texts):
+        if not contains_answer(text, q.answers):
+            out.append(0)
+        elif doc_id == q.doc_id and q.start <= start and end <= q.end:
+            out.append(1)
+        else:
+            out.append(-1)
+    return out
+
+
+def collect(retriever: Retriever, questions: list[Question], k: int) -> list[tuple[list[Hit], Scored | None]]:
+    """Hits and scored candidates per question (features do not depend on the fitted weights)."""
+    out = []
+    for q in questions:
+        hits = retriever.search(q.question, k=k)
+        out.append((hits, score(retriever, q.question, hits) if hits else None))
+    return out
