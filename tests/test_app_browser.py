@@ -210,6 +210,14 @@ def test_chat_follow_up_sources_upload_and_not_found(server, browser, tmp_path):
     md = page.locator("#pqa-markdown").inner_text()
     assert "**Q:** tuition fees China UK" in md and "characters" in md
 
+    # A mistake becomes a message in the chat, never a traceback.
+    page.get_by_text("Filters").click()
+    date_from = page.locator("#pqa-from textarea")
+    date_from.fill("last year")
+    oops = ask(page, "How many countries attended the AI Safety Summit?")
+    assert "dates are written YYYY, YYYY-MM or YYYY-MM-DD" in oops and "Traceback" not in oops, oops
+    date_from.fill("")
+
     # 4. Upload: a new article, an .exe and a name with a path, all at once.
     page.locator("#pqa-upload input[type=file]").set_input_files([
         {"name": "lake-varnholm.md", "mimeType": "text/markdown", "buffer": LAKE.encode()},

@@ -250,6 +250,47 @@ def test_a_file_that_turns_bad_keeps_its_previous_version(small_corpus, tmp_path
     assert (report.failed, report.wrote, report.embedded_texts, len(report.unchanged)) == ((), False, 0, 4)
 
 
+def test_a_file_over_the_size_limit_is_never_read(small_corpus, tmp_path, embedder):
+    # Caught a bug: every file was read whole to hash it before the size check, so a file larger
+    # than memory would have crashed the build.
+    huge = small_corpus / "huge.txt"
+    with open(huge, "wb") as fh:
+        fh.truncate(1024 ** 3)  # 1 GB, sparse: costs nothing unless read
+    control = tmp_path / "control.txt"
+    control.write_bytes(b"x")
+    for path in (huge, control):
+        os.utime(path, (1_000_000, 2_000_000))  # atime before mtime: a read updates it (relatime)
+    control.read_bytes()
+    if control.stat().st_atime == 1_000_000:
+        pytest.skip("this file system does not record reads (noatime)")
+    report = build_index(small_corpus, tmp_path / "index", embedder=embedder)
+    assert [(Path(f.path).name, f.reason) for f in report.failed] == [
+        ("huge.txt", "file too large (1024.0 MB > 20 MB limit; raise it with --max-file-mb)")]
+    assert len(report.added) == 3
+    assert huge.stat().st_atime == 1_000_000
+
+
+def test_two_files_with_the_same_document_id(tmp_path, embedder):
+    for folder, text in (("a", "Alpha text about the Danube."), ("b", "Beta text about the Rhine.")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.txt").write_text(text, encoding="utf-8")
+    report = build_index([tmp_path / "a", tmp_path / "b"], tmp_path / "index", embedder=embedder)
+    assert report.added == ("x.txt",)
+    assert [(f.path, f.reason) for f in report.failed] == [
+        (str(tmp_path / "b" / "x.txt"), f"same document id 'x.txt' as {tmp_path / 'a' / 'x.txt'}")]
+
+
+def test_an_index_of_nothing_answers_nothing(tmp_path, embedder):
+    # Caught a bug: dense_search on an empty index (or with k=0) raised FAISS's bare AssertionError.
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "empty.txt").write_bytes(b"")
+    report = build_index(tmp_path / "corpus", tmp_path / "index", embedder=embedder)
+    assert (report.n_documents, report.n_chunks, len(report.failed), report.wrote) == (0, 0, 1, True)
+    r = open_index(tmp_path / "index", embedder)
+    assert r.search("anything") == r.dense_search("anything") == r.lexical_search("anything") == []
+    assert r.status().n_documents == 0
+
+
 def test_missing_corpus_path_is_an_error(tmp_path, embedder):
     from policyqa import DocumentError
 

@@ -163,6 +163,8 @@ def test_degenerate_queries_return_nothing(default_retriever):
     assert default_retriever.search("", k=5) == []
     assert default_retriever.search("   ", k=5) == []
     assert default_retriever.search("London", k=0) == []
+    assert default_retriever.dense_search("London", k=0) == []
+    assert default_retriever.lexical_search("London", k=0) == []
     hits = default_retriever.search("the of and", k=3)  # only stopwords: dense side still answers
     assert len(hits) == 3 and all(h.lexical_score is None for h in hits)
 

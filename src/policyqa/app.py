@@ -163,7 +163,8 @@ def upload_markdown(outcomes: tuple[UploadOutcome, ...]) -> str:
 
 # ---- the page -------------------------------------------------------------------------
 
-def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *, uploads: bool = True):  # type: ignore[no-untyped-def]
+def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *,
+              uploads: bool = True) -> Any:  # a gradio.Blocks; gradio is imported only when it is built
     import gradio as gr
     from gradio.utils import get_upload_folder
 
@@ -178,7 +179,8 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *, uploads
         turns = turns + [turn]
         yield ("", messages(turns), turns) + _panels(turn)
 
-    def on_reask(query: str, turns: list[Turn], doc_ids: list[str], date_from: str, date_to: str):  # type: ignore[no-untyped-def]
+    def on_reask(query: str, turns: list[Turn], doc_ids: list[str], date_from: str,
+                 date_to: str):  # type: ignore[no-untyped-def]
         yield from on_ask(query, turns, doc_ids, date_from, date_to, literal=True)
 
     def _panels(turn: Turn) -> tuple[Any, Any, Any]:
@@ -258,27 +260,26 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *, uploads
                     else:
                         gr.Markdown("Uploads are off: the corpus folder does not exist.")
 
-        chat_io = dict(inputs=[question, turns, doc_filter, date_from, date_to],
-                       outputs=[question, chat, turns, sources, effective, md_box])
+        asked = [question, turns, doc_filter, date_from, date_to]
+        reasked = [effective, turns, doc_filter, date_from, date_to]
         # Answering is CPU-bound on a small machine: a few at a time keeps every answer moving.
-        common = dict(concurrency_limit=4, concurrency_id="answer", show_progress="hidden")
-        question.submit(on_ask, api_name="chat", **chat_io, **common)  # type: ignore[arg-type]
-        ask_btn.click(on_ask, api_visibility="private", **chat_io, **common)  # type: ignore[arg-type]
-        reask_btn.click(on_reask, api_name="reask", **{**chat_io, "inputs": [effective, turns, doc_filter,
-                                                                           date_from, date_to]}, **common)  # type: ignore[arg-type]
-        effective.submit(on_reask, api_visibility="private", **{**chat_io, "inputs": [
-            effective, turns, doc_filter, date_from, date_to]}, **common)  # type: ignore[arg-type]
-        chat.select(on_select, inputs=[turns], outputs=[sources, effective, md_box], api_visibility="private")
+        answering: dict[str, Any] = dict(outputs=[question, chat, turns, sources, effective, md_box],
+                                         concurrency_limit=4, concurrency_id="answer", show_progress="hidden")
+        question.submit(on_ask, asked, api_name="chat", **answering)
+        ask_btn.click(on_ask, asked, api_visibility="private", **answering)
+        reask_btn.click(on_reask, reasked, api_name="reask", **answering)
+        effective.submit(on_reask, reasked, api_visibility="private", **answering)
+        chat.select(on_select, [turns], [sources, effective, md_box], api_visibility="private")
         for clear in (clear_btn.click, chat.clear):
-            clear(on_clear, outputs=[chat, turns, sources, effective, md_box], api_visibility="private")
+            clear(on_clear, None, [chat, turns, sources, effective, md_box], api_visibility="private")
         if uploads:
-            files.upload(on_upload, inputs=[files], outputs=[upload_md, files, status_md], preprocess=False,
+            files.upload(on_upload, [files], [upload_md, files, status_md], preprocess=False,
                          api_name="add_articles", concurrency_limit=1, concurrency_id="upload")
-        timer = gr.Timer(1.5)
-        timer.tick(on_tick, inputs=[seen_builds], outputs=[status_md, doc_filter, seen_builds],
-                   show_progress="hidden", api_visibility="private", concurrency_limit=None)
-        demo.load(on_tick, inputs=[seen_builds], outputs=[status_md, doc_filter, seen_builds],
-                  show_progress="hidden", api_visibility="private")
+        ticking: dict[str, Any] = dict(inputs=[seen_builds], outputs=[status_md, doc_filter, seen_builds],
+                                       show_progress="hidden", api_visibility="private")
+        gr.Timer(1.5).tick(on_tick, concurrency_limit=None, **ticking)
+        demo.load(on_tick, **ticking)
+
         def index_status() -> dict:
             """Index status for scripts and tests (gradio_client: api_name="/index_status")."""
             return _status_dict(live)
@@ -379,6 +380,7 @@ def serve(settings: Settings, options: ServeOptions) -> None:
                     mcp_server=False, pwa=False, enable_monitoring=False, share=False, css=CSS,
                     footer_links=["api"], prevent_thread_lock=True)
     except OSError as exc:  # Gradio reports a busy port as OSError("Cannot find empty port ...")
-        raise PolicyQAError(f"cannot serve on {options.host}:{options.port} ({exc}); pass another --port") from None
+        raise PolicyQAError(f"cannot serve on {options.host}:{options.port} ({exc}); "
+                            "pass another --port") from None
     print(f"policyqa: serving on http://{options.host}:{options.port}/ (Ctrl+C stops)", file=sys.stderr)
     demo.block_thread()

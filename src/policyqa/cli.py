@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("search", help="print the best passages for a question",
                         description="Hybrid search (dense + BM25, fused) over the index.")
-    sp.add_argument("question")
+    sp.add_argument("question", help="the question, or keywords (quote it)")
     sp.add_argument("--k", type=int, default=5, help="how many passages (default 5)")
     sp.add_argument("--doc", action="append", dest="doc_ids", metavar="DOC_ID",
                     help="only this document (repeatable)")
@@ -79,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
                     "(default 20)")
     common(sp)
 
-    sp = sub.add_parser("status", help="what the index holds and what built it")
+    sp = sub.add_parser("status", help="what the index holds and what built it",
+                        description="Show the current index: its generation, when it was built, how many "
+                        "documents, passages and sentences it holds, and the model that embedded them.")
     sp.add_argument("--json", action="store_true", help="print JSON")
     common(sp)
     return p

@@ -79,7 +79,9 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
                 continue
             seen[doc_id] = file
             try:
-                digest = hashlib.sha256(file.read_bytes()).hexdigest()
+                # A file over the size limit is not read at all (it could be larger than memory).
+                too_large = file.stat().st_size > settings.max_file_mb * 1024 * 1024
+                digest = None if too_large else hashlib.sha256(file.read_bytes()).hexdigest()
             except OSError:
                 digest = None  # vanished or unreadable: load_document reports why
             if digest is not None and old_hashes.get(doc_id) == digest:

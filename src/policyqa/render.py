@@ -100,17 +100,20 @@ def chat_markdown(answer: Answer, sources: list[Source]) -> str:
                      f"“{md_escape(answer.question)}” well enough to quote.")
         if answer.related:
             lines += ["", "Related passages you may want to check (see the sources panel):"]
-            lines += [f"- {md_escape(h.title)}" + (f" ({md_escape(h.date)})" if h.date else "") for h in answer.related]
+            lines += [f"- {_dated(h.title, h.date)}" for h in answer.related]
         return "\n".join(lines)
     number = _numbers(sources)
     for s in answer.sentences:
         lines += [f"{md_escape(s.text)} **\\[{number[s.citation.chunk_id]}\\]**", ""]
     if answer.figures:
         lines += _figures_table(answer, number) + [""]
-    lines.append("Sources: " + "; ".join(f"\\[{src.number}\\] {md_escape(src.citation.title)}"
-                                          + (f" ({md_escape(_short_date(src.citation.date))})" if src.citation.date else "")
+    lines.append("Sources: " + "; ".join(f"\\[{src.number}\\] {_dated(src.citation.title, src.citation.date)}"
                                           for src in sources))
     return "\n".join(lines)
+
+
+def _dated(title: str, date: str | None) -> str:
+    return md_escape(title) + (f" ({md_escape(_short_date(date))})" if date else "")
 
 
 def _numbers(sources: list[Source]) -> dict[int, int]:
@@ -162,7 +165,8 @@ def _card(n: int, title: str, meta: list[str], source: str | None, passage: str,
         meta_html += f'<br><span class="pqa-date">Date as recorded: {e(date)}</span>'
     if source:
         if re.match(r"https?://", source):
-            link = f'<a href="{e(source, quote=True)}" target="_blank" rel="noopener noreferrer">{e(_clip(source, 60))}</a>'
+            link = (f'<a href="{e(source, quote=True)}" target="_blank" rel="noopener noreferrer">'
+                    f'{e(_clip(source, 60))}</a>')
         else:
             link = f'<span title="{e(source, quote=True)}">{e(_clip(source, 80))}</span>'
         meta_html += f'<br><span class="pqa-link">Source: {link}</span>'
@@ -240,7 +244,8 @@ def status_markdown(status: "LiveStatus", now: float | None = None) -> str:
         for f in status.last_report.failed:
             lines.append(f"⚠ Could not index {md_escape(f.path.rsplit('/', 1)[-1])}: {md_escape(f.reason)}")
     if status.last_error:
-        lines.append(f"⚠ Indexing failed: {md_escape(status.last_error)}. Still answering from the previous index.")
+        lines.append(f"⚠ Indexing failed: {md_escape(status.last_error)}. "
+                     "Still answering from the previous index.")
     return "  \n".join(lines)
 
 
@@ -250,6 +255,7 @@ def _plural(n: int, word: str) -> str:
 
 def _built(stamp: str) -> str:
     try:
-        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").strftime("%Y-%m-%d %H:%M UTC%z").replace("UTC+0000", "UTC")
+        built = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z")
     except ValueError:
         return stamp or "unknown"
+    return built.strftime("%Y-%m-%d %H:%M UTC%z").replace("UTC+0000", "UTC")

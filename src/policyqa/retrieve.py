@@ -143,6 +143,8 @@ class Retriever:
 
     def dense_search(self, question: str, k: int = 10) -> list[Hit]:
         """Dense search alone (a baseline for evaluation)."""
+        if k <= 0 or self._files.n_chunks == 0:  # FAISS asserts on k == 0
+            return []
         ranked = self._dense(self.embed_query(question), k, None)
         scores = dict(ranked)
         return self._hits([c for c, _ in ranked], scores, scores, {})
