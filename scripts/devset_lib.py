@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from policyqa import Hit, Retriever, build_index  # noqa: E402
-from policyqa.answer import Scored, score  # noqa: E402
+from policyqa.answer import AnswerModel, Scored, score  # noqa: E402
 from policyqa.documents import normalise  # noqa: E402
 
 
@@ -122,5 +122,5 @@ def collect(retriever: Retriever, questions: list[Question], k: int) -> list[tup
     out = []
     for q in questions:
         hits = retriever.search(q.question, k=k)
-        out.append((hits, score(retriever, q.question, hits) if hits else None))
+        out.append((hits, score(retriever, q.question, hits, AnswerModel.neutral()) if hits else None))
     return out

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ SELECT_MARGIN = 2.0  # score gap (logits) within which further sentences join th
 # ---- sentence weights: listwise softmax -------------------------------------------------
 
 def fit_sentence_weights(items: list[tuple[np.ndarray, np.ndarray]], l2: float = SENTENCE_L2,
-                         iters: int = 3000) -> np.ndarray:
+                         iters: int = 1500) -> np.ndarray:
     """items: (features (n, F), labels (n,) in {1, 0, -1}) per question. Returns raw-feature weights."""
     X, ys, groups = [], [], []
     for g, (feats, lab) in enumerate(items):
@@ -112,8 +113,7 @@ Item = tuple[Question, Scored | None, np.ndarray]  # question, its candidates, t
 def fit_model(pos: list[Item], neg: list[tuple[Question, Scored | None]],
               threshold: float | None = None) -> AnswerModel:
     w = fit_sentence_weights([(s.features, lab) for _, s, lab in pos if s is not None])
-    provisional = AnswerModel(tuple(w), (0.0,) * len(FOUND_FEATURES), (1.0,) * len(FOUND_FEATURES),
-                              (0.0,) * len(FOUND_FEATURES), 0.0, 0.5, SELECT_MARGIN)
+    provisional = replace(AnswerModel.neutral(), sentence_weights=tuple(w))
     F, y = [], []
     for _, s, _ in pos:
         if s is not None:

@@ -212,7 +212,7 @@ def test_not_found_says_so_and_lists_related_passages():
     assert v.chat.startswith("**Not found** in the indexed articles")
     assert "- Notes \\<on\\> the summit (2023-11-03)" in v.chat
     assert v.sources.count('class="pqa-source"') == 2 and "<mark>" not in v.sources
-    assert "**Not found**" in v.markdown
+    assert "**Not found**" in v.markdown and "- Other (2023-11-03); summit.md, characters 0–" in v.markdown
 
 
 def test_markdown_escaping_keeps_text_literal():

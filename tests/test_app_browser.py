@@ -144,7 +144,9 @@ def wait_answer(page, n: int) -> str:  # type: ignore[no-untyped-def]
         """n => { const b = document.querySelectorAll('[data-testid="bot"]');
                   return b.length >= n && !b[n - 1].innerText.includes('Searching the articles'); }""",
         arg=n, timeout=90_000)
-    return page.locator('[data-testid="bot"]').nth(n - 1).inner_text()
+    bubble = page.locator('[data-testid="bot"]').nth(n - 1)
+    bubble.scroll_into_view_if_needed()  # the chat stops following once a test clicks an older answer
+    return bubble.inner_text()
 
 
 def ask(page, question: str) -> str:  # type: ignore[no-untyped-def]
@@ -231,6 +233,8 @@ def test_chat_follow_up_sources_upload_and_not_found(server, browser, tmp_path):
     assert "✗ tool.exe: refused: .exe is not an accepted type" in text, text
     assert "✗ ../../etc/passwd.txt: refused: the name contains a folder path" in text, text
     shot(page, "04-upload.png")
+    for close in page.locator('[data-testid="toast-close"]').all():  # the "some files were refused" toast
+        close.click()
     page.wait_for_function("""() => { const s = document.querySelector('#pqa-status').innerText;
                                       return s.includes('19 documents') && !s.includes('Indexing'); }""",
                            timeout=180_000)

@@ -26,7 +26,7 @@ from .signals import FOUND_FEATURES, SENTENCE_FEATURES, Question, analyse, found
 if TYPE_CHECKING:
     from .retrieve import Retriever
 
-DEFAULT_K = 8  # passages whose sentences compete; chosen on the dev set (scripts/eval.py)
+DEFAULT_K = 10  # passages whose sentences compete (and hits returned); chosen on the dev set
 MAX_SENTENCES = 3
 NEAR_DUPLICATE = 0.9  # cosine between two sentences above which the lower-ranked one is dropped
 
@@ -42,6 +42,12 @@ class AnswerModel:
     found_bias: float
     found_threshold: float  # probability cut-off, calibrated on answerable and removed-article questions
     select_margin: float  # extra sentences must score within this of the best one
+
+    @classmethod
+    def neutral(cls) -> "AnswerModel":
+        """All weights zero: candidates and features without a fitted model (what fitting starts from)."""
+        n, m = len(SENTENCE_FEATURES), len(FOUND_FEATURES)
+        return cls((0.0,) * n, (0.0,) * m, (1.0,) * m, (0.0,) * m, 0.0, 0.5, float("inf"))
 
     def found_probability(self, found_feats: np.ndarray) -> float:
         z = (found_feats - np.asarray(self.found_mean)) / np.asarray(self.found_scale)

@@ -28,7 +28,7 @@ from .uploads import UploadOutcome, UploadPolicy, save_uploads  # noqa: E402
 
 ENV_AUTH = "POLICYQA_AUTH"
 
-# Questions the shipped corpus answers (and one it does not): the first screen shows them.
+# Questions the shipped corpus answers: the first screen offers them.
 EXAMPLES = [
     "How many countries attended the AI Safety Summit?",
     "How do tuition fees in China compare with the UK?",
@@ -184,8 +184,8 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *,
         yield from on_ask(query, turns, doc_ids, date_from, date_to, literal=True)
 
     def _panels(turn: Turn) -> tuple[Any, Any, Any]:
-        if turn.view is None or turn.answer is None:
-            return "", gr.update(value=""), ""
+        if turn.view is None or turn.answer is None:  # an error: the last answer's panels stay
+            return gr.skip(), gr.skip(), gr.skip()
         return turn.view.sources, gr.update(value=turn.answer.effective_query), turn.view.markdown
 
     def on_select(turns: list[Turn], evt: gr.SelectData):  # type: ignore[no-untyped-def]
@@ -207,7 +207,7 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *,
         except Exception as exc:
             return f"✗ {render.md_escape(_readable(exc))}", None, render.status_markdown(live.status())
         if any(not o.ok for o in outcomes):
-            gr.Warning("Some files were refused; the reasons are listed under the upload box.")
+            gr.Warning("Some files were refused; the reasons are listed under the upload box.", duration=8)
         return upload_markdown(outcomes), None, render.status_markdown(live.status())
 
     def on_tick(seen: int):  # type: ignore[no-untyped-def]

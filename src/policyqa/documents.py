@@ -30,8 +30,10 @@ _ISO_DATE = re.compile(r"\b((?:19|20)\d{2})(?:-(\d{2}))?(?:-(\d{2}))?\b")
 
 def normalise(text: str) -> str:
     """NFC, LF line ends, one space between words, at most one blank line between paragraphs."""
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = _CONTROL.sub("", text)
+    # Control characters go first: removed after NFC, one between a letter and its accent would
+    # leave a decomposed pair behind.
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = unicodedata.normalize("NFC", text)
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _MANY_NEWLINES.sub("\n\n", text).strip()
@@ -224,16 +226,38 @@ def _str(value: object) -> str | None:
     return text or None
 
 
+_HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def _decode_html(path: Path, data: bytes) -> str:
+    """As any text file, except that bytes which are not UTF-8 follow the charset the page declares
+    in a <meta> tag (a GBK or Shift-JIS page); valid UTF-8 stays UTF-8 (declarations are often wrong)."""
+    text = decode_text(path, data)  # refuses binary files; handles byte-order marks
+    declared = _HTML_CHARSET.search(data[:8192])
+    if declared and not any(data.startswith(bom) for bom, _ in _BOMS):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                return data.decode(declared.group(1).decode("ascii"))
+            except (LookupError, UnicodeDecodeError):
+                pass
+    return text
+
+
 def _read_html(path: Path, data: bytes) -> Read:
     import trafilatura
 
-    html = decode_text(path, data)
-    extracted = trafilatura.bare_extraction(html, include_comments=False, include_tables=True,
-                                            with_metadata=True, url=None)
-    text = getattr(extracted, "text", None) if extracted is not None else None
-    if not text:
-        # Pages too short for trafilatura's main-content heuristics: take the visible text.
-        text = trafilatura.html2txt(html) or ""
+    html = _decode_html(path, data)
+    try:
+        extracted = trafilatura.bare_extraction(html, include_comments=False, include_tables=True,
+                                                with_metadata=True, url=None)
+        text = getattr(extracted, "text", None) if extracted is not None else None
+        if not text:
+            # Pages too short for trafilatura's main-content heuristics: take the visible text.
+            text = trafilatura.html2txt(html) or ""
+    except Exception as exc:  # lxml/trafilatura on a broken page: report it, never stop the build
+        raise DocumentError(str(path), f"cannot parse HTML ({type(exc).__name__}: {exc})") from None
     text = normalise(text)
     get = (lambda name: _str(getattr(extracted, name, None))) if extracted is not None else (lambda name: None)
     date = get("date")
@@ -245,7 +269,6 @@ def _read_html(path: Path, data: bytes) -> Read:
 
 def _read_pdf(path: Path, data: bytes) -> Read:
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -261,7 +284,7 @@ def _read_pdf(path: Path, data: bytes) -> Read:
         info = reader.metadata or {}
     except DocumentError:
         raise
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
+    except Exception as exc:  # a damaged PDF fails in many ways (NotImplementedError for a mangled filter...)
         raise DocumentError(str(path), f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from None
     if not any(pages):
         raise DocumentError(str(path), f"PDF has no text layer ({len(pages)} pages, image-only?); "
@@ -300,7 +323,7 @@ def _read_xml(path: Path, data: bytes) -> Read:
     try:
         root = ET.fromstring(data)
         text = normalise(_xml_text(root))
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError, ValueError) as exc:  # LookupError: an unknown declared encoding
         raise DocumentError(str(path), f"malformed XML ({exc})") from None
     except RecursionError:
         raise DocumentError(str(path), "XML nested too deeply to read") from None

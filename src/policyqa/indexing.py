@@ -95,9 +95,10 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
         for doc_id, file, root in _bar(changed, progress, "reading"):
             try:
                 loaded.append(load_document(file, root, max_file_mb=settings.max_file_mb))
-            except DocumentError as exc:
+            except Exception as exc:  # a parser's own bug on one odd file must not stop the build either
                 keep = doc_id in old_hashes
-                failed.append(FailedFile(str(file), exc.reason, kept_previous=keep))
+                reason = exc.reason if isinstance(exc, DocumentError) else f"cannot read ({type(exc).__name__}: {exc})"
+                failed.append(FailedFile(str(file), reason, kept_previous=keep))
                 if keep:
                     kept.append(doc_id)
         added = tuple(d.doc_id for d in loaded if d.doc_id not in old_hashes)

@@ -209,6 +209,10 @@ def answer_markdown(answer: Answer, sources: list[Source]) -> str:
         lines += [f"*Searched for:* {md_escape(answer.effective_query)}", ""]
     if not answer.found:
         lines.append("**Not found** in the indexed articles.")
+        if answer.related:
+            lines += ["", "Related passages:"]
+            lines += [f"- {_dated(h.title, h.date)}; {md_escape(h.doc_id)}, characters {h.start}–{h.end}"
+                      for h in answer.related]
         return "\n".join(lines) + "\n"
     number = _numbers(sources)
     for s in answer.sentences:
@@ -236,7 +240,7 @@ def status_markdown(status: "LiveStatus", now: float | None = None) -> str:
         waited = int((now or time.time()) - (status.started_at or time.time()))
         n = len(status.pending)
         what = f"{n} {_plural(n, 'file')} ({md_escape(', '.join(status.pending))})" if n else "changed files"
-        lines.append(f"⏳ **Indexing** {what}… {waited} s. Questions are answered from the current index "
+        lines.append(f"**Indexing** {what}… {waited} s. Questions are answered from the current index "
                      "until the new one is ready.")
     elif status.last_report is not None and status.last_report.added:
         lines.append("✓ Added to the index: " + ", ".join(md_escape(d) for d in status.last_report.added))

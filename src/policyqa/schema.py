@@ -169,6 +169,8 @@ class Figure:
     measure: str  # what it measures, e.g. "tuition fees per year"
     subject: str | None  # for whom or where, e.g. "China"
     sentence: AnswerSentence
+    start: int | None = None  # the value's own span in the document text: text[start:end] == value
+    end: int | None = None
 
 
 @dataclass(frozen=True)
