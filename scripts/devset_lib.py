@@ -81,7 +81,7 @@ def build_indexes(devset: Path, work: Path, embedder=None, progress: bool = True
     folder lacking one document, so nothing is embedded again: build_index just drops it.
     """
     questions, corpus_dir = load_devset(devset, work)
-    report = build_index(corpus_dir, work / "index", progress=progress, embedder=embedder)
+    report = build_index(corpus_dir, work / "index", progress=progress, embedder=embedder, wait=600)
     print(f"dev index: {report.summary()}", file=sys.stderr)
     loo: dict[str, Path] = {}
     for doc in sorted({q.doc_id for q in questions}):
@@ -94,10 +94,14 @@ def build_indexes(devset: Path, work: Path, embedder=None, progress: bool = True
                 target.unlink(missing_ok=True)
             elif not target.exists() or target.read_bytes() != file.read_bytes():
                 shutil.copyfile(file, target)
-        if not (sub_index / "CURRENT").exists():
+        # Re-copy when the full index was rebuilt (new code or corpus): then nothing is re-embedded.
+        generation = (work / "index" / "CURRENT").read_text(encoding="utf-8").strip()
+        marker = base / "copied-from"
+        if not marker.exists() or marker.read_text(encoding="utf-8") != generation:
             shutil.rmtree(sub_index, ignore_errors=True)
             shutil.copytree(work / "index", sub_index)
-        build_index(sub_corpus, sub_index, progress=False, embedder=embedder)
+            marker.write_text(generation, encoding="utf-8")
+        build_index(sub_corpus, sub_index, progress=False, embedder=embedder, wait=600)
         loo[doc] = sub_index
     return questions, corpus_dir, loo
 

@@ -100,9 +100,9 @@ def fit_found(F: np.ndarray, y: np.ndarray, l2: float = FOUND_L2) -> tuple[np.nd
     return mu, sd, w[:-1], float(w[-1])
 
 
-def threshold_for(p_pos: np.ndarray, target: float = TARGET_FOUND) -> float:
+def threshold_for(p_pos: np.ndarray, target: float | None = None) -> float:
     """The highest cut-off that still answers ``target`` of the answerable questions."""
-    return float(np.quantile(p_pos, 1 - target))
+    return float(np.quantile(p_pos, 1 - (TARGET_FOUND if target is None else target)))
 
 
 # ---- the whole model --------------------------------------------------------------------

@@ -410,3 +410,14 @@ def test_pdf_pages_and_unknown_dates_are_shown_as_such():
     assert "Date as recorded: unknown revision; fetched (c. 2026)" in v.sources
     assert "Source: <span" in v.sources and "<a " not in v.sources  # no link for a non-URL source
     assert "(date unknown)" in v.chat and "p. 3" in v.markdown
+
+
+def test_a_long_passage_is_cut_to_the_context_around_its_quotes():
+    from policyqa.render import CONTEXT, _passage_html
+
+    text = "word " * 200 + "THE QUOTE." + " tail" * 200
+    a = text.index("THE QUOTE.")
+    out = _passage_html(text, 1000, ((1000 + a, 1000 + a + 10),))
+    assert out.startswith("… word") and out.endswith("tail …")
+    assert "<mark>THE QUOTE.</mark>" in out and len(out) < 2 * CONTEXT + 60
+    assert _passage_html("short <b> text", 0, ((6, 9),)) == "short <mark>&lt;b&gt;</mark> text"

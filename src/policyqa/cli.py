@@ -112,6 +112,8 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     for f in report.failed:
         kept = " (previous version kept)" if f.kept_previous else ""
         print(f"  FAILED   {f.path}: {f.reason}{kept}")
+    if report.note:
+        print(f"  note: {report.note}")
     print(("index unchanged: " if not report.wrote else "index written: ") + report.summary())
     return 0
 

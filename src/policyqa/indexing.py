@@ -18,7 +18,9 @@ from .embedding import Embedder
 from .errors import DocumentError, IndexBusyError, IndexMissingError
 from .schema import Document, FailedFile, IndexReport
 
-SEGMENTER = "pysbd-0.3+lines-v1"
+# Names the sentence-splitting and chunk-packing code; bump it when boundaries change so that
+# existing indexes are rebuilt instead of mixing old and new boundaries.
+SEGMENTER = "pysbd-0.3+lines-v2"
 
 
 def build_index(paths: str | Path | list[str | Path] | None = None, index_dir: str | Path | None = None, *,
@@ -60,6 +62,14 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
             previous = store.IndexFiles(store.read_current(index_dir))
         except IndexMissingError:
             previous = None
+    rebuilt_because = None
+    if previous is not None and _built_by_older_code(previous.manifest):
+        # Our own segmenter or layout changed: nothing the user chose differs, so rebuild rather
+        # than make every upgrade fail. (Another model or chunk setting still raises below.)
+        rebuilt_because = (f"index was built by an older policyqa (segmenter {previous.manifest.get('segmenter')}, "
+                           f"schema {previous.manifest.get('schema_version')}); everything was re-embedded")
+        previous.close()
+        previous = None
     try:
         if previous is not None:
             store.check_compatible(previous.manifest, weights_sha256=embedder.weights_sha256,
@@ -131,7 +141,15 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
     return IndexReport(added=added, updated=updated, removed=removed, unchanged=tuple(unchanged),
                        failed=tuple(failed), n_documents=len(data.documents), n_chunks=len(data.chunk_rows),
                        n_segments=len(data.segment_rows), embedded_texts=embedded,
-                       seconds=time.perf_counter() - started, index_dir=str(index_dir), wrote=True)
+                       seconds=time.perf_counter() - started, index_dir=str(index_dir), wrote=True,
+                       note=rebuilt_because)
+
+
+def _built_by_older_code(manifest: dict) -> bool:
+    from .config import SCHEMA_VERSION
+
+    return (manifest.get("segmenter") != SEGMENTER or manifest.get("tokenizer") != TOKENIZER_NAME
+            or manifest.get("schema_version") != SCHEMA_VERSION)
 
 
 def _doc_id(file: Path, root: Path) -> str:

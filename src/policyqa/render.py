@@ -176,15 +176,38 @@ def _card(n: int, title: str, meta: list[str], source: str | None, passage: str,
             f'<blockquote class="pqa-passage">{passage}</blockquote></div>')
 
 
+CONTEXT = 300  # characters of the passage shown around the quoted sentences
+
+
 def _passage_html(text: str, start: int, quotes: tuple[tuple[int, int], ...]) -> str:
-    """The passage, escaped, with each quoted sentence in <mark>."""
-    out, pos = [], 0
+    """The passage, escaped, with each quoted sentence in <mark>.
+
+    Only about CONTEXT characters either side of the quotes are shown, so a quote at the end of
+    a long passage is in view without scrolling; the citation's offsets say where the rest is.
+    """
+    lo, hi = 0, len(text)
+    if quotes:
+        first, last = quotes[0][0] - start, quotes[-1][1] - start
+        lo = min(first, _word_boundary(text, max(0, first - CONTEXT), forward=True))
+        hi = max(last, _word_boundary(text, min(len(text), last + CONTEXT), forward=False))
+    out, pos = ["… " if lo > 0 else ""], lo
     for a, b in quotes:
         a, b = max(a - start, pos), b - start  # overlapping quotes: mark the overlap once
         out += [html.escape(text[pos:a]), f"<mark>{html.escape(text[a:b])}</mark>"]
         pos = b
-    out.append(html.escape(text[pos:]))
-    return "".join(out).replace("\n", "<br>")
+    out += [html.escape(text[pos:hi]), " …" if hi < len(text) else ""]
+    return "".join(out).strip().replace("\n", "<br>")
+
+
+def _word_boundary(text: str, i: int, *, forward: bool) -> int:
+    """``i`` moved to the nearest whitespace (inward), so the excerpt does not cut a word."""
+    if i <= 0 or i >= len(text):
+        return i
+    if forward:
+        j = text.find(" ", i)
+        return i if j < 0 else j + 1
+    j = text.rfind(" ", 0, i + 1)
+    return i if j < 0 else j
 
 
 def _clip(text: str, n: int) -> str:
