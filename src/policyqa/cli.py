@@ -18,6 +18,7 @@ sentences quoted verbatim from them, each cited to its document, page and charac
 Typical use:
   policyqa index corpus            build or refresh the index (only changed files are embedded)
   policyqa search "question"       the best passages, with their offsets
+  policyqa ask "question"          an answer quoted from the sources, each sentence cited, or "not found"
   policyqa status                  what the index holds
   policyqa serve                   the web chat on http://127.0.0.1:7860/ (indexes the corpus first)
 
@@ -62,6 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print JSON (one object per hit)")
     common(sp)
 
+    sp = sub.add_parser("ask", help="answer a question with cited sentences quoted from the sources",
+                        description="Answer with sentences quoted verbatim from the indexed documents, each "
+                        "cited to its document, page and character span, plus a figures table for "
+                        "questions about quantities. When no sentence is a credible answer it says "
+                        "\"Not found in the corpus\" and lists the nearest passages instead.")
+    sp.add_argument("question", help="the question (quote it)")
+    sp.add_argument("--k", type=int, default=10, help="how many passages the sentences are chosen from (default 10)")
+    sp.add_argument("--doc", action="append", dest="doc_ids", metavar="DOC_ID",
+                    help="only this document (repeatable)")
+    sp.add_argument("--from", dest="date_from", metavar="DATE", help="published on or after (YYYY[-MM[-DD]])")
+    sp.add_argument("--to", dest="date_to", metavar="DATE", help="published on or before (YYYY[-MM[-DD]])")
+    sp.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    common(sp)
+
     sp = sub.add_parser("serve", help="the web chat on http://127.0.0.1:7860/",
                         description="Start the web chat. The index is first brought in line with the corpus "
                         "folder (built from scratch on a fresh clone, with progress on stderr). Articles "
@@ -92,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings().with_(index_dir=getattr(args, "index", None), model_path=getattr(args, "model", None),
                                 max_file_mb=getattr(args, "max_file_mb", None))
     try:
-        return {"index": _index, "search": _search, "status": _status, "serve": _serve}[args.command](args, settings)
+        return {"index": _index, "search": _search, "status": _status, "serve": _serve,
+                "ask": _ask}[args.command](args, settings)
     except PolicyQAError as exc:
         print(f"policyqa: error: {exc}", file=sys.stderr)
         return 1
@@ -158,4 +174,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                            allow_no_auth=args.no_auth,
                            upload=UploadPolicy(max_bytes=int(args.max_upload_mb * 1024 * 1024)))
     serve(settings.with_(corpus_dir=args.corpus), options)
+    return 0
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from .retrieve import Retriever
+
+    answer = Retriever.open(settings=settings).ask(args.question, k=args.k, doc_ids=args.doc_ids,
+                                                   date_from=args.date_from, date_to=args.date_to)
+    if args.json:
+        print(json.dumps(asdict(answer), ensure_ascii=False, indent=1))
+        return 0
+    from .plaintext import format_answer
+
+    print(format_answer(answer))
     return 0

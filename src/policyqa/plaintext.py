@@ -1,0 +1,63 @@
+"""Answer -> readable plain text for the terminal (`policyqa ask`).
+
+Numbered quoted sentences, each with title, document id, page and character span; a figures
+table when the question asked for quantities; "Not found in the corpus" and the nearest
+passages when nothing answers. Pure function of the Answer, so the CLI keeps no logic.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from .schema import Answer, Citation, Hit
+
+WIDTH = 100
+
+
+def _where(doc_id: str, page: int | None, start: int, end: int) -> str:
+    page_part = f", p. {page}" if page else ""
+    return f"{doc_id}{page_part}, chars {start}-{end}"
+
+
+def _cite(c: Citation) -> str:
+    date = f", {c.date}" if c.date and len(c.date) <= 12 else ""
+    return f"{c.title}{date} ({_where(c.doc_id, c.page, c.start, c.end)})"
+
+
+def _wrap(text: str, indent: str) -> str:
+    return textwrap.fill(" ".join(text.split()), WIDTH, initial_indent=indent, subsequent_indent=indent)
+
+
+def _related(hits: tuple[Hit, ...]) -> list[str]:
+    lines = []
+    for i, h in enumerate(hits, 1):
+        lines.append(f"  [{i}] {h.title} ({_where(h.doc_id, h.page, h.start, h.end)})")
+        body = " ".join(h.text.split())
+        lines.append(_wrap(body if len(body) <= 300 else body[:297] + "...", "      "))
+    return lines
+
+
+def format_answer(answer: Answer) -> str:
+    lines = [f"Q: {answer.question}"]
+    if answer.effective_query != answer.question:
+        lines.append(f"   (searched for: {answer.effective_query})")
+    lines.append("")
+    if not answer.found:
+        lines.append("Not found in the corpus.")
+        if answer.related:
+            lines += ["", "Related passages (they do not answer the question):"] + _related(answer.related)
+        return "\n".join(lines)
+    for i, s in enumerate(answer.sentences, 1):
+        lines.append(_wrap(f"“{s.text}”", "    ").replace("    ", f"{i:>2}. ", 1))
+        lines.append(f"      — {_cite(s.citation)}")
+    if answer.figures:
+        number = {id(s): i for i, s in enumerate(answer.sentences, 1)}
+        rows = [("value", "unit", "measure", "for whom / where", "source")]
+        for f in answer.figures:
+            rows.append((f.value, f.unit or "", f.measure, f.subject or "", f"[{number.get(id(f.sentence), '?')}] "
+                         f"chars {f.start}-{f.end}" if f.start is not None else ""))
+        widths = [min(max(len(r[i]) for r in rows), 40) for i in range(5)]
+        lines += ["", "Figures"]
+        for r in rows:
+            lines.append("  " + "  ".join(cell[:w].ljust(w) for cell, w in zip(r, widths)).rstrip())
+    return "\n".join(lines)
