@@ -44,9 +44,10 @@ SELECT_MARGIN = 2.0  # score gap (logits) within which further sentences join th
 
 # ---- sentence weights: listwise softmax -------------------------------------------------
 
-def fit_sentence_weights(items: list[tuple[np.ndarray, np.ndarray]], l2: float = SENTENCE_L2,
+def fit_sentence_weights(items: list[tuple[np.ndarray, np.ndarray]], l2: float | None = None,
                          iters: int = 1500) -> np.ndarray:
     """items: (features (n, F), labels (n,) in {1, 0, -1}) per question. Returns raw-feature weights."""
+    l2 = SENTENCE_L2 if l2 is None else l2
     X, ys, groups = [], [], []
     for g, (feats, lab) in enumerate(items):
         keep = lab >= 0
@@ -83,7 +84,8 @@ def fit_sentence_weights(items: list[tuple[np.ndarray, np.ndarray]], l2: float =
 
 # ---- found or not: logistic regression --------------------------------------------------
 
-def fit_found(F: np.ndarray, y: np.ndarray, l2: float = FOUND_L2) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def fit_found(F: np.ndarray, y: np.ndarray, l2: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    l2 = FOUND_L2 if l2 is None else l2
     mu, sd = F.mean(0), F.std(0)
     sd[sd < 1e-9] = 1.0
     Z = np.c_[(F - mu) / sd, np.ones(len(F))]

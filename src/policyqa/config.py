@@ -6,12 +6,27 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .errors import PolicyQAError
+
 # Bump when the on-disk layout changes; an index with another version must be rebuilt.
 SCHEMA_VERSION = 1
 
 ENV_INDEX = "POLICYQA_INDEX"
 ENV_CORPUS = "POLICYQA_CORPUS"
 ENV_MODEL = "POLICYQA_MODEL"
+ENV_ANN_THRESHOLD = "POLICYQA_ANN_THRESHOLD"
+
+# Chunks from which the dense index is approximate (IVF) instead of exact: exact search costs
+# about 0.2 ms per 1,000 chunks here (10 ms at 50k, 200 ms at 1M) beside a 24 ms query embedding.
+DEFAULT_ANN_THRESHOLD = 50_000
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value.replace("_", "")) if value else default
+    except ValueError:
+        raise PolicyQAError(f"{name} must be a whole number, not {value!r}") from None
 
 
 def _env_path(name: str, default: str | None) -> Path | None:
@@ -42,6 +57,9 @@ class Settings:
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     candidates: int = 50  # hits taken from each retriever before fusion
+    # From this many chunks the index is built with an approximate (IVF) dense index tuned to
+    # recall@10 >= 0.99 of exact search; below it search is exact. Applies at build time.
+    ann_threshold: int = field(default_factory=lambda: _env_int(ENV_ANN_THRESHOLD, DEFAULT_ANN_THRESHOLD))
 
     def with_(self, **changes: object) -> "Settings":
         """A copy with the non-None ``changes`` applied (so CLI flags left unset change nothing)."""

@@ -6,12 +6,13 @@ import hashlib
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from . import store
-from .chunking import TOKENIZER_NAME, chunk, segment
+from .chunking import TOKENIZER_NAME, TokenCounter, chunk, segment
 from .config import Settings
 from .documents import iter_corpus_files, load_document
 from .embedding import Embedder
@@ -56,26 +57,30 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
            embedder: Embedder | None) -> IndexReport:
     started = time.perf_counter()
     embedder = embedder or Embedder(settings.model_path)
-    previous = None
+    # Only the manifest is read until something has changed: a no-change run opens no vectors,
+    # FAISS or BM25 (importing those alone costs more than hashing a thousand files).
+    old_gen: Path | None = None
+    manifest: dict | None = None
     if not rebuild:
         try:
-            previous = store.IndexFiles(store.read_current(index_dir))
+            old_gen = store.read_current(index_dir)
+            manifest = store.read_manifest(old_gen)
         except IndexMissingError:
-            previous = None
+            old_gen = manifest = None
     rebuilt_because = None
-    if previous is not None and _built_by_older_code(previous.manifest):
+    if manifest is not None and _built_by_older_code(manifest):
         # Our own segmenter or layout changed: nothing the user chose differs, so rebuild rather
         # than make every upgrade fail. (Another model or chunk setting still raises below.)
-        rebuilt_because = (f"index was built by an older policyqa (segmenter {previous.manifest.get('segmenter')}, "
-                           f"schema {previous.manifest.get('schema_version')}); everything was re-embedded")
-        previous.close()
-        previous = None
+        rebuilt_because = (f"index was built by an older policyqa (segmenter {manifest.get('segmenter')}, "
+                           f"schema {manifest.get('schema_version')}); everything was re-embedded")
+        old_gen = manifest = None
+    previous: store.IndexFiles | None = None
     try:
-        if previous is not None:
-            store.check_compatible(previous.manifest, weights_sha256=embedder.weights_sha256,
+        if manifest is not None:
+            store.check_compatible(manifest, weights_sha256=embedder.weights_sha256,
                                    model_id=embedder.model_id, tokenizer=TOKENIZER_NAME,
                                    segmenter=SEGMENTER, chunking=settings.chunking)
-        old_hashes: dict[str, str] = previous.manifest["documents"] if previous else {}
+        old_hashes: dict[str, str] = manifest["documents"] if manifest else {}
 
         # 1. Which files changed: a hash of the bytes decides, nothing is parsed for unchanged files.
         seen: dict[str, Path] = {}
@@ -115,12 +120,14 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
         updated = tuple(d.doc_id for d in loaded if d.doc_id in old_hashes)
         removed = tuple(sorted(set(old_hashes) - set(seen)))
 
-        if previous is not None and not (added or updated or removed):
+        if manifest is not None and not (added or updated or removed):
+            counts = manifest.get("counts", {})
             return IndexReport(unchanged=tuple(unchanged), failed=tuple(failed),
-                               n_documents=len(old_hashes), n_chunks=previous.n_chunks,
-                               n_segments=int(previous.manifest["counts"].get("segments", 0)),
+                               n_documents=len(old_hashes), n_chunks=int(counts.get("chunks", 0)),
+                               n_segments=int(counts.get("segments", 0)),
                                seconds=time.perf_counter() - started, index_dir=str(index_dir), wrote=False)
 
+        previous = store.IndexFiles(old_gen) if old_gen is not None else None
         data, embedded = _assemble(previous, set(unchanged) | set(kept), loaded, embedder, settings, progress)
         data.manifest = store.make_manifest(
             model_id=embedder.model_id, weights_sha256=embedder.weights_sha256, dim=embedder.dim,
@@ -132,7 +139,7 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
     finally:
         if previous is not None:
             previous.close()
-    gen = store.write_generation(index_dir, data)
+    gen = store.write_generation(index_dir, data, ann_threshold=settings.ann_threshold)
     try:
         store.publish(index_dir, gen)
     except BaseException:
@@ -188,8 +195,8 @@ def _assemble(previous: store.IndexFiles | None, carried: set[str], loaded: list
     # Chunk the new and changed documents; texts already embedded in the previous index are reused.
     new_chunk_texts: list[str] = []
     new_seg_texts: list[str] = []
-    counter = embedder.count_wordpieces
     for doc in _bar(sorted(loaded, key=lambda d: d.doc_id), progress, "chunking"):
+        counter = _memo(embedder.count_wordpieces)  # segment() and chunk() count the same sentences
         segs = segment(doc.text, settings.chunking, counter, embedder.token_limit)
         chunks = chunk(doc, segs, settings.chunking, counter, embedder.token_limit)
         documents.append(doc)
@@ -215,6 +222,19 @@ def _assemble(previous: store.IndexFiles | None, carried: set[str], loaded: list
         chunk_vectors=np.concatenate(chunk_vecs) if chunk_vecs else empty,
         segment_vectors=np.concatenate(seg_vecs) if seg_vecs else empty, manifest={})
     return data, len(todo)
+
+
+def _memo(counter: TokenCounter) -> TokenCounter:
+    """``counter`` remembering the counts of texts it has seen (for one document)."""
+    seen: dict[str, int] = {}
+
+    def count(texts: Sequence[str]) -> list[int]:
+        missing = [t for t in dict.fromkeys(texts) if t not in seen]
+        if missing:
+            seen.update(zip(missing, counter(missing)))
+        return [seen[t] for t in texts]
+
+    return count
 
 
 def _previous_vectors(previous: store.IndexFiles, doc_ids: set[str]) -> dict[str, np.ndarray]:

@@ -32,10 +32,10 @@ class Retriever:
         self.settings = settings
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
-        rows = files.db.execute("SELECT doc_id, title, source, date, published FROM documents").fetchall()
-        self._docs = {r[0]: r[1:] for r in rows}
-        self._chunk_doc = np.array([r[0] for r in files.db.execute("SELECT doc_id FROM chunks ORDER BY id")],
-                                   dtype=object)
+        # Per chunk, its document's row (int32, memory-mapped); document metadata stays in SQLite
+        # and is read per query (a hit's title) or on the first filtered search (publication dates).
+        self._chunk_doc = files.chunk_docs
+        self._published: np.ndarray | None = None
 
     @classmethod
     def open(cls, index_dir: str | Path | None = None, *, settings: Settings | None = None,
@@ -75,14 +75,15 @@ class Retriever:
         return self._files.document(doc_id)
 
     def doc_ids(self) -> list[str]:
-        return sorted(self._docs)
+        return [r[0] for r in self._files.db.execute("SELECT doc_id FROM documents ORDER BY doc_id")]
 
     def status(self) -> IndexStatus:
         m = self._files.manifest
+        doc_ids = self.doc_ids()
         return IndexStatus(index_dir=str(self._files.path.parent), generation=self._files.path.name,
-                           built_at=m.get("built_at", ""), n_documents=len(self._docs),
+                           built_at=m.get("built_at", ""), n_documents=len(doc_ids),
                            n_chunks=self._files.n_chunks, n_segments=int(m["counts"].get("segments", 0)),
-                           model=m["model"]["id"], documents=tuple(self.doc_ids()))
+                           model=m["model"]["id"], documents=tuple(doc_ids))
 
     @property
     def files(self) -> store.IndexFiles:
@@ -160,7 +161,12 @@ class Retriever:
             return None
         if isinstance(doc_ids, str):  # one id, not the characters of one
             doc_ids = [doc_ids]
-        allowed = set(self._docs) if doc_ids is None else set(doc_ids) & set(self._docs)
+        published = self._published_by_row()
+        if doc_ids is None:
+            allowed = np.ones(len(published), dtype=bool)
+        else:
+            allowed = np.zeros(len(published), dtype=bool)
+            allowed[self._doc_rows(list(dict.fromkeys(doc_ids)))] = True
         if date_from or date_to:
             def in_range(published: str | None) -> bool:
                 if not published:
@@ -168,18 +174,56 @@ class Retriever:
                 if date_from and published[:len(date_from)] < date_from[:len(published)]:
                     return False
                 return not (date_to and published[:len(date_to)] > date_to[:len(published)])
-            allowed = {d for d in allowed if in_range(self._docs[d][3])}
-        return np.isin(self._chunk_doc, list(allowed))
+            for row in np.flatnonzero(allowed):
+                allowed[row] = in_range(published[row])
+        return allowed[self._chunk_doc]  # per chunk: is its document allowed
+
+    def _doc_rows(self, doc_ids: list[str]) -> list[int]:
+        """Rows (documents.rowid - 1) of the given ids that the index holds."""
+        rows: list[int] = []
+        for i in range(0, len(doc_ids), 500):
+            part = doc_ids[i:i + 500]
+            rows += [r[0] for r in self._files.db.execute(
+                f"SELECT rowid - 1 FROM documents WHERE doc_id IN ({','.join('?' * len(part))})", part)]
+        return rows
+
+    def _published_by_row(self) -> np.ndarray:
+        """Each document's publication date (or None), by row; read on the first filtered search."""
+        if self._published is None:
+            rows = self._files.db.execute("SELECT rowid - 1, published FROM documents").fetchall()
+            published = np.empty(len(rows), dtype=object)
+            for row, date in rows:
+                published[row] = date
+            self._published = published
+        return self._published
+
+    # Up to this many allowed chunks a filtered dense search scores them directly with numpy
+    # (exact; at most ~30 MB of vectors read); beyond, FAISS searches with the filter as a bitmap.
+    FILTER_BRUTE_FORCE_MAX = 20_000
 
     def _dense(self, qvec: np.ndarray, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+        import faiss
+
         q = np.ascontiguousarray(qvec.reshape(1, -1), dtype=np.float32)
+        index = self._files.faiss
         if mask is None:
-            scores, ids = self._files.faiss.search(q, min(n, self._files.n_chunks))
+            scores, ids = index.search(q, min(n, self._files.n_chunks))
             return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
         rows = np.flatnonzero(mask)
-        sims = np.asarray(self._files.chunk_vectors()[rows], dtype=np.float32) @ q[0]
-        top = np.argsort(-sims)[:n]
-        return [(int(rows[i]), float(sims[i])) for i in top]
+        if len(rows) <= self.FILTER_BRUTE_FORCE_MAX:
+            sims = np.asarray(self._files.chunk_vectors()[rows], dtype=np.float32) @ q[0]
+            top = np.argsort(-sims, kind="stable")[:n]
+            return [(int(rows[i]), float(sims[i])) for i in top]
+        bitmap = np.packbits(mask, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
+        if self._files.dense_info["type"] == "flat":
+            params = faiss.SearchParameters(sel=selector)
+        else:
+            # The filter removes part of every probed list: probe proportionally more lists.
+            nprobe = min(index.nlist, int(np.ceil(index.nprobe * len(mask) / len(rows))))
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+        scores, ids = index.search(q, min(n, len(rows)), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def _lexical(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
         if self._files.bm25 is None:
@@ -201,11 +245,11 @@ class Retriever:
             return []
         marks = ",".join("?" * len(ids))
         rows = {r[0]: r[1:] for r in self._files.db.execute(
-            f'SELECT id, doc_id, start, "end", page, text FROM chunks WHERE id IN ({marks})', ids)}
+            f'SELECT c.id, c.doc_id, c.start, c."end", c.page, c.text, d.title, d.source, d.date FROM chunks c '
+            f"JOIN documents d ON d.doc_id = c.doc_id WHERE c.id IN ({marks})", ids)}
         hits = []
         for rank, cid in enumerate(ids, 1):
-            doc_id, start, end, page, text = rows[cid]
-            title, source, date, _ = self._docs[doc_id]
+            doc_id, start, end, page, text, title, source, date = rows[cid]
             hits.append(Hit(doc_id=doc_id, title=title, source=source, date=date, text=text, start=start,
                             end=end, page=page, score=score[cid], dense_score=dense.get(cid),
                             lexical_score=lexical.get(cid), rank=rank, chunk_id=cid))

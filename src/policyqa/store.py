@@ -7,12 +7,19 @@
                             and each document's content hash
       gen-.../meta.sqlite   documents (with their text), chunks, segments
       gen-.../chunks.npy    float32 chunk vectors, row = chunk id
+      gen-.../chunk_docs.npy int32 per chunk: its document's row in meta.sqlite (rowid - 1)
       gen-.../segments.npy  float16 sentence vectors, row = segment id (memory-mapped)
-      gen-.../dense.faiss   FAISS index over the chunk vectors
+      gen-.../dense.faiss   FAISS index over the chunk vectors: exact (IndexFlatIP) below
+                            ``ann_threshold`` chunks, else IVF-Flat tuned at build time to a
+                            recall@10 of ANN_RECALL against exact search (see manifest "dense")
       gen-.../bm25/         bm25s index over the chunk texts
 
 A build writes a new generation beside the old one and then swaps CURRENT, so a reader never
 sees a half-written index and an interrupted build leaves the previous one in use.
+
+Readers keep memory flat as the index grows: vectors, FAISS lists and BM25 matrices are
+memory-mapped (pages are read on use and can be dropped by the OS), texts and metadata stay in
+SQLite; what is held in RAM per chunk is the 4-byte document row of ``chunk_docs.npy``.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import SCHEMA_VERSION, ChunkSettings
+from .config import DEFAULT_ANN_THRESHOLD, SCHEMA_VERSION, ChunkSettings
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from .schema import Document, DocumentMeta
 
@@ -40,8 +47,12 @@ MANIFEST = "manifest.json"
 DB = "meta.sqlite"
 CHUNK_VECTORS = "chunks.npy"
 SEGMENT_VECTORS = "segments.npy"
+CHUNK_DOCS = "chunk_docs.npy"
 FAISS_FILE = "dense.faiss"
 BM25_DIR = "bm25"
+
+ANN_RECALL = 0.99  # recall@10 against exact search that an IVF index is tuned to at build time
+ANN_QUERIES = 500  # sentence vectors used as queries to tune it (real embeddings of other texts)
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -148,8 +159,12 @@ class GenerationData:
     manifest: dict[str, Any]
 
 
-def write_generation(index_dir: Path, data: GenerationData) -> Path:
-    """Write a complete generation into a fresh folder and return it; CURRENT is not touched."""
+def write_generation(index_dir: Path, data: GenerationData, *, ann_threshold: int = DEFAULT_ANN_THRESHOLD) -> Path:
+    """Write a complete generation into a fresh folder and return it; CURRENT is not touched.
+
+    The vectors may be memory-mapped arrays (they are copied in blocks); the dense index is
+    exact below ``ann_threshold`` chunks and IVF from there (``build_dense``).
+    """
     import bm25s
     import faiss
 
@@ -171,22 +186,114 @@ def write_generation(index_dir: Path, data: GenerationData) -> Path:
         db.commit()
     finally:
         db.close()
-    np.save(tmp / CHUNK_VECTORS, data.chunk_vectors.astype(np.float32))
-    np.save(tmp / SEGMENT_VECTORS, data.segment_vectors.astype(np.float16))
     dim = data.manifest["model"]["dim"]
-    flat = faiss.IndexFlatIP(dim)
-    if len(data.chunk_vectors):
-        flat.add(np.ascontiguousarray(data.chunk_vectors, dtype=np.float32))
-    faiss.write_index(flat, str(tmp / FAISS_FILE))
+    _save_npy(tmp / CHUNK_VECTORS, data.chunk_vectors, np.float32, dim)
+    _save_npy(tmp / SEGMENT_VECTORS, data.segment_vectors, np.float16, dim)
+    doc_row = {d.doc_id: i for i, d in enumerate(data.documents)}  # = documents.rowid - 1
+    np.save(tmp / CHUNK_DOCS, np.fromiter((doc_row[r[0]] for r in data.chunk_rows), dtype=np.int32,
+                                          count=len(data.chunk_rows)))
+    chunk_vectors = np.load(tmp / CHUNK_VECTORS, mmap_mode="r")
+    dense, dense_info = build_dense(chunk_vectors, data.segment_vectors, dim, ann_threshold)
+    faiss.write_index(dense, str(tmp / FAISS_FILE))
+    del dense, chunk_vectors
     texts = [row[7] for row in data.chunk_rows]
     bm25 = bm25s.BM25()
     if texts:
         bm25.index(lexical_tokens(texts), show_progress=False)
         bm25.save(str(tmp / BM25_DIR))
-    (tmp / MANIFEST).write_text(json.dumps(data.manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    manifest = {**data.manifest, "dense": dense_info}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     _fsync_tree(tmp)
     os.replace(tmp, gen)
     return gen
+
+
+def _save_npy(path: Path, array: np.ndarray, dtype: type, dim: int) -> None:
+    """``array`` as a .npy of ``dtype``, converted in blocks (it may be a large memory map)."""
+    if len(array) == 0:
+        np.save(path, np.zeros((0, dim), dtype=dtype))
+        return
+    if isinstance(array, np.ndarray) and array.dtype == dtype:
+        np.save(path, array)
+        return
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(len(array), dim))
+    for i in range(0, len(array), 65536):
+        out[i:i + 65536] = array[i:i + 65536]
+    out.flush()
+    del out
+
+
+def build_dense(vectors: np.ndarray, queries: np.ndarray, dim: int,
+                ann_threshold: int = DEFAULT_ANN_THRESHOLD):  # type: ignore[no-untyped-def]
+    """The FAISS index over ``vectors`` (normalised, inner product) and its manifest entry.
+
+    Below ``ann_threshold`` rows: IndexFlatIP, exact. From there: IVF-Flat with about 4*sqrt(n)
+    lists, trained on a sample, and ``nprobe`` chosen as the smallest number of lists whose
+    recall@10 against exact search reaches ANN_RECALL on up to ANN_QUERIES rows of ``queries``
+    (sentence vectors: real embeddings of texts other than the chunks, like questions are).
+    """
+    import faiss
+
+    n = len(vectors)
+    if n < max(1, ann_threshold):
+        flat = faiss.IndexFlatIP(dim)
+        for i in range(0, n, 65536):
+            flat.add(np.ascontiguousarray(vectors[i:i + 65536], dtype=np.float32))
+        return flat, {"type": "flat", "exact": True}
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(0)
+    # Enough points per list for k-means (faiss warns below 39) without training on millions.
+    nlist = int(max(1, min(round(4 * np.sqrt(n)), n // 39)))
+    sample = np.sort(rng.choice(n, size=min(n, 50 * nlist), replace=False))
+    quantizer = faiss.IndexFlatIP(dim)
+    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.cp.niter = 10
+    ivf.train(np.ascontiguousarray(vectors[sample], dtype=np.float32))
+    for i in range(0, n, 65536):
+        ivf.add(np.ascontiguousarray(vectors[i:i + 65536], dtype=np.float32))
+
+    # Tune nprobe on query-like vectors against exact search over the same rows.
+    pool = queries if len(queries) >= 50 else vectors
+    picks = np.sort(rng.choice(len(pool), size=min(len(pool), ANN_QUERIES), replace=False))
+    q = np.ascontiguousarray(pool[picks], dtype=np.float32)
+    q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    k = min(10, n)
+    exact = np.empty((len(q), k), dtype=np.int64)
+    for i in range(0, len(q), 128):  # exact top-k, in blocks of queries (one pass over vectors each)
+        exact[i:i + 128] = _exact_topk(vectors, q[i:i + 128], k)
+
+    def recall(nprobe: int) -> float:
+        ivf.nprobe = nprobe
+        _, found = ivf.search(q, k)
+        return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, exact)]))
+
+    lo, hi = 0, 1  # recall(lo) < target (lo = 0: none probed), find the smallest hi reaching it
+    while hi < nlist and recall(hi) < ANN_RECALL:
+        lo, hi = hi, min(nlist, hi * 2)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if recall(mid) >= ANN_RECALL else (mid, hi)
+    reached = recall(hi)
+    ivf.nprobe = hi
+    return ivf, {"type": "ivf-flat", "exact": False, "nlist": nlist, "nprobe": hi, "train_rows": len(sample),
+                 "tuned_on": len(q), "recall_at_10": round(reached, 4), "target_recall_at_10": ANN_RECALL,
+                 "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _exact_topk(vectors: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    """Exact inner-product top-k ids of each row of ``q``, streaming over ``vectors`` in blocks."""
+    best_s = np.full((len(q), k), -np.inf, dtype=np.float32)
+    best_i = np.full((len(q), k), -1, dtype=np.int64)
+    for i in range(0, len(vectors), 262144):
+        sims = q @ np.asarray(vectors[i:i + 262144], dtype=np.float32).T
+        kk = min(k, sims.shape[1])
+        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        cand_s = np.concatenate([best_s, np.take_along_axis(sims, top, 1)], axis=1)
+        cand_i = np.concatenate([best_i, top + i], axis=1)
+        order = np.argsort(-cand_s, axis=1, kind="stable")[:, :k]
+        best_s, best_i = np.take_along_axis(cand_s, order, 1), np.take_along_axis(cand_i, order, 1)
+    return best_i
 
 
 def publish(index_dir: Path, gen: Path) -> None:
@@ -249,14 +356,23 @@ class IndexFiles:
             # this generation's files (the mapping holds them).
             self._chunk_vectors = np.load(gen / CHUNK_VECTORS, mmap_mode="r")
             self.segment_vectors = np.load(gen / SEGMENT_VECTORS, mmap_mode="r")
-            self.faiss = faiss.read_index(str(gen / FAISS_FILE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            # The dense index is mapped, not read: an exact index's vectors (IO_FLAG_MMAP_IFC) and
+            # an IVF index's lists (IO_FLAG_MMAP) are paged in as searches touch them.
+            self.dense_info: dict[str, Any] = self.manifest.get("dense") or {"type": "flat", "exact": True}
+            ivf = self.dense_info["type"] != "flat"
+            flags = faiss.IO_FLAG_READ_ONLY | (faiss.IO_FLAG_MMAP if ivf else faiss.IO_FLAG_MMAP_IFC)
+            self.faiss = faiss.read_index(str(gen / FAISS_FILE), flags)
+            if ivf:
+                self.faiss.nprobe = int(self.dense_info["nprobe"])
+            self.chunk_docs = (np.load(gen / CHUNK_DOCS, mmap_mode="r") if (gen / CHUNK_DOCS).is_file()
+                               else self._chunk_docs_from_db())
             self.bm25 = None
             if (gen / BM25_DIR).is_dir():
                 import bm25s
 
                 self.bm25 = bm25s.BM25.load(str(gen / BM25_DIR), mmap=True)
-            self.n_chunks = int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
-        except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
+            self.n_chunks = len(self._chunk_vectors)
+        except (OSError, ValueError, RuntimeError, KeyError, sqlite3.Error) as exc:
             raise IndexCorruptError(f"index files in {gen} are unreadable ({exc}); rebuild with "
                                     "`policyqa index --rebuild`") from exc
 
@@ -265,6 +381,12 @@ class IndexFiles:
 
     def chunk_vectors(self) -> np.ndarray:
         return self._chunk_vectors
+
+    def _chunk_docs_from_db(self) -> np.ndarray:
+        """Per chunk, its document's row (for indexes written before chunk_docs.npy existed)."""
+        rows = self.db.execute("SELECT d.rowid - 1 FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                               "ORDER BY c.id")
+        return np.fromiter((r[0] for r in rows), dtype=np.int32)
 
     def document(self, doc_id: str) -> Document | None:
         row = self.db.execute(
