@@ -101,6 +101,7 @@ def index_cache(files: "IndexFiles") -> _IndexCache:
 # that starts in lower case or with a digit, is one sentence cut by a hard line break in the
 # source (a chemical formula's subscript, a wrapped line): quoted and scored as one unit.
 _CLOSED = re.compile(r"[.!?:;\"'”’)\]]$")
+WINDOW = 2  # neighbouring sentences fetched on each side of a passage, for context signals
 
 
 def _continues(text: str, a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -113,8 +114,8 @@ def _continues(text: str, a: tuple[int, int], b: tuple[int, int]) -> bool:
 class Candidates:
     """The quotable units (sentences) of the retrieved passages, one row each.
 
-    A unit is usually one index segment; ``first``/``last`` give its segments (rows of the
-    ``context_*`` arrays, which hold every fetched segment, neighbours included).
+    The ``context_*`` arrays hold every fetched segment (the passages' own and up to ``WINDOW``
+    neighbours on each side); ``prev``/``next``/``window`` point into them.
     """
 
     doc_ids: tuple[str, ...]
@@ -131,6 +132,9 @@ class Candidates:
     context_terms: tuple[tuple[str, ...], ...]
     context_vectors: np.ndarray
     members: tuple[np.ndarray, ...]  # per hit: candidate rows inside that passage
+    window: tuple[np.ndarray, ...]  # per unit: context rows within WINDOW segments of it (itself included)
+    paragraph: np.ndarray  # per unit: paragraph number (units of one paragraph share it)
+    context_paragraph: np.ndarray  # per context row: paragraph number
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -145,7 +149,7 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
     rows = files.db.execute(
         f'SELECT c.id, s.id, s.doc_id, s.seq, s.start, s."end", c.first_segment, c.last_segment '
         f"FROM chunks c JOIN segments s ON s.doc_id = c.doc_id "
-        f"AND s.seq BETWEEN c.first_segment - 1 AND c.last_segment + 1 "
+        f"AND s.seq BETWEEN c.first_segment - {WINDOW} AND c.last_segment + {WINDOW} "
         f"WHERE c.id IN ({marks})", ids).fetchall()
     rank_of = {cid: i for i, cid in enumerate(ids)}
     by_seg: dict[int, tuple[str, int, int, int]] = {}  # seg id -> (doc, seq, start, end)
@@ -182,6 +186,21 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
         units.append((row, row, set(held)))
     units.sort(key=lambda u: (min(u[2]), u[0]))
 
+    # Paragraphs: a blank line (or a gap in what was fetched) between two segments starts a new one.
+    para = np.zeros(len(ctx_ids), dtype=np.int64)
+    for row in range(1, len(ctx_ids)):
+        a, b = by_seg[ctx_ids[row - 1]], by_seg[ctx_ids[row]]
+        same = a[0] == b[0] and b[1] == a[1] + 1 and "\n\n" not in texts[a[0]][a[3]:b[2]]
+        para[row] = para[row - 1] + (0 if same else 1)
+
+    def window(first: int, last: int) -> np.ndarray:
+        lo, hi = first, last
+        while lo > 0 and first - lo < WINDOW and neighbour(lo, -1) >= 0:
+            lo -= 1
+        while hi < len(ctx_ids) - 1 and hi - last < WINDOW and neighbour(hi, 1) >= 0:
+            hi += 1
+        return np.arange(lo, hi + 1)
+
     def neighbour(row: int, step: int) -> int:
         sid = ctx_ids[row]
         other = row + step
@@ -212,4 +231,7 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
         context_vectors=ctx_vectors,
         members=tuple(np.array([i for i, u in enumerate(units) if h in u[2]], dtype=np.int64)
                       for h in range(len(hits))),
+        window=tuple(window(u[0], u[1]) for u in units),
+        paragraph=np.array([para[u[0]] for u in units], dtype=np.int64),
+        context_paragraph=para,
     )

@@ -107,8 +107,8 @@ def _has_new_name(text: str, question_words: set[str]) -> bool:
 # ---- the feature matrix -----------------------------------------------------------------
 
 SENTENCE_FEATURES = (
-    "cos", "cos_gap", "cos_ctx", "cov", "cov_gap", "cov_ctx", "cov_passage", "cov_prev", "anaphora", "bm25",
-    "bigram", "names",
+    "cos", "cos_gap", "cos_ctx", "cos_para", "cos_para_gap", "cos_para_max", "cov", "cov_gap", "cov_ctx",
+    "cov_win", "bm25_win", "cov_passage", "cov_prev", "anaphora", "bm25", "bigram", "surface", "names",
     "new_terms", *(f"type_{t}" for t in QTYPES), "hit_rrank", "hit_dense", "hit_lex", "hit_fused",
     "n_hits", "length", "short", "title", "heading",
 )
@@ -122,6 +122,9 @@ def _coverage(q: Question, sets: list[set[str]]) -> np.ndarray:
     return m @ q.idf / q.idf.sum()
 
 
+# Exact (unstemmed) word match: "reduction" is not "reduce", "Normans" is not "Normandy".
+_SURFACE_IGNORE = frozenset(
+    "what which who whom whose when where why how did does do was were is are the of in a an to and".split())
 _ANAPHOR = re.compile(r"(He|She|It|They|This|These|Those|His|Her|Its|Their|Such|There|The latter|The former)\b")
 
 
@@ -160,6 +163,22 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
     # names the question's subject, and starts by pointing back to it.
     anaphora = np.array([bool(_ANAPHOR.match(x)) for x in cands.texts], dtype=float) * cov_prev
     bm25 = _bm25(q, cands.terms)
+    # The question was most likely written about one paragraph and a few adjacent sentences:
+    # evidence spread over the sentence's neighbourhood and paragraph counts too.
+    win_sets = [set().union(*(ctx_sets[r] for r in rows)) for rows in cands.window]
+    cov_win = _coverage(q, win_sets)
+    bm25_win = _bm25(q, tuple(tuple(t for r in rows for t in cands.context_terms[r]) for rows in cands.window))
+    n_para = int(cands.context_paragraph.max()) + 1 if len(cands.context_paragraph) else 0
+    para_vec = np.zeros((n_para, cands.context_vectors.shape[1]), dtype=np.float64)
+    np.add.at(para_vec, cands.context_paragraph, cands.context_vectors)
+    para_vec /= np.maximum(np.linalg.norm(para_vec, axis=1, keepdims=True), 1e-9)
+    para_cos = (para_vec @ qvec)[cands.paragraph] if n_para else np.zeros(n)
+    para_max = np.full(n_para, -1.0)
+    np.maximum.at(para_max, cands.context_paragraph, ctx_cos)
+    para_max = para_max[cands.paragraph] if n_para else np.zeros(n)
+    qsurface = set(_WORDS.findall(q.text.lower())) - _SURFACE_IGNORE
+    surface = np.array([len(qsurface & set(_WORDS.findall(lo))) / len(qsurface) for lo in
+                        (t.lower() for t in cands.texts)]) if qsurface else np.zeros(n)
     passage_sets = [set().union(*(sets[i] for i in rows)) if len(rows) else set() for rows in cands.members]
     cov_hit = _coverage(q, passage_sets) if passage_sets else np.zeros(0)
     cov_passage = np.zeros(n)
@@ -201,8 +220,9 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
     fused = np.array([h.score for h in hits])
     lengths = np.array([len(t) for t in cands.terms], dtype=np.float64)
     return np.column_stack([
-        cos, cos - cos.max(), np.maximum(prev_cos, next_cos),
-        cov, cov - cov.max(), cov_ctx, cov_passage, cov_prev, anaphora, bm25, bigram, names, new_terms, *types,
+        cos, cos - cos.max(), np.maximum(prev_cos, next_cos), para_cos, para_cos - para_cos.max(), para_max,
+        cov, cov - cov.max(), cov_ctx, cov_win, bm25_win, cov_passage, cov_prev, anaphora, bm25, bigram, surface,
+        names, new_terms, *types,
         1.0 / (1.0 + rank), dense[cands.hit], lex[cands.hit] / max(lex.max(), 1e-9),
         fused[cands.hit] / max(fused.max(), 1e-9),
         (cands.n_hits > 1).astype(float), np.log1p(lengths), (lengths < 5).astype(float),
