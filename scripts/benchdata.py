@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def real_sentences() -> list[str]:
+    """Distinct sentences of 40-400 characters (about 1,900), in corpus order."""
     from policyqa.chunking import sentence_spans
     from policyqa.documents import iter_corpus_files, load_document
 
@@ -22,18 +23,25 @@ def real_sentences() -> list[str]:
     out = []
     for text in texts:
         out.extend(text[s:e] for s, e in sentence_spans(text) if 40 <= e - s <= 400)
-    return out
+    return list(dict.fromkeys(out))
 
 
 def write_corpus(dest: Path, n_docs: int, sentences_per_doc: int, seed: int = 7,
                  sentences: list[str] | None = None) -> list[Path]:
-    """``n_docs`` markdown files of paragraphs of real sentences, in random order."""
+    """``n_docs`` markdown files of paragraphs (4 sentences each) of real sentences.
+
+    While the pool lasts, no sentence is used twice across the corpus (as in real articles, and
+    so that every sentence is really embedded); beyond that, each document samples the pool anew.
+    """
     rng = random.Random(seed)
     pool = sentences or real_sentences()
     dest.mkdir(parents=True, exist_ok=True)
+    unique = n_docs * sentences_per_doc <= len(pool)
+    drawn = rng.sample(pool, n_docs * sentences_per_doc) if unique else []
     paths = []
     for i in range(n_docs):
-        picked = rng.sample(pool, sentences_per_doc)
+        picked = (drawn[i * sentences_per_doc:(i + 1) * sentences_per_doc] if unique
+                  else rng.sample(pool, sentences_per_doc))
         paragraphs = [" ".join(picked[j:j + 4]) for j in range(0, len(picked), 4)]
         path = dest / f"doc-{seed}-{i:05d}.md"
         path.write_text(f"---\ntitle: \"Benchmark document {i}\"\ndate: \"2024-01-01\"\n---\n\n"

@@ -12,6 +12,7 @@ verbatim by construction; ``verify`` re-checks one against the file on disk.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -100,28 +101,55 @@ def rescore(scored: Scored, model: AnswerModel) -> Scored:
                    found_probability=model.found_probability(ff))
 
 
-def select(scored: Scored, max_sentences: int = MAX_SENTENCES, margin: float = float("inf")) -> list[int]:
+def select(scored: Scored, max_sentences: int = MAX_SENTENCES, margin: float = float("inf"),
+           shown: Callable[[int], bool] | None = None) -> list[int]:
     """The best sentence, then up to ``max_sentences - 1`` more that each add something:
     not a near-duplicate of one already chosen (the same sentence in an overlapping passage, or
-    a repeated boilerplate line) and holding terms the chosen ones do not."""
+    a repeated boilerplate line), holding terms the chosen ones do not, and scoring within
+    ``margin`` of the best. Sentences the conversation already showed (``shown``) are passed
+    over while others qualify: a follow-up should move the answer on, not repeat it."""
     cands = scored.candidates
-    chosen: list[int] = []
-    seen_terms: set[str] = set()
-    for row in scored.order:
-        row = int(row)
-        if len(chosen) >= max_sentences:
-            break
-        if chosen and scored.scores[row] < scored.scores[chosen[0]] - margin:
-            break
-        vec = cands.vectors[row]
-        if any(float(vec @ cands.vectors[c]) >= NEAR_DUPLICATE for c in chosen):
-            continue
-        new = set(cands.terms[row]) - seen_terms
-        if chosen and not new:
-            continue
-        chosen.append(row)
-        seen_terms |= set(cands.terms[row])
-    return chosen
+    for skip in ((shown,) if shown else ()) + (None,):
+        chosen: list[int] = []
+        seen_terms: set[str] = set()
+        for row in scored.order:
+            row = int(row)
+            if len(chosen) >= max_sentences:
+                break
+            if skip is not None and skip(row):
+                continue
+            if chosen and scored.scores[row] < scored.scores[chosen[0]] - margin:
+                break
+            vec = cands.vectors[row]
+            if any(float(vec @ cands.vectors[c]) >= NEAR_DUPLICATE for c in chosen):
+                continue
+            new = set(cands.terms[row]) - seen_terms
+            if chosen and not new:
+                continue
+            chosen.append(row)
+            seen_terms |= set(cands.terms[row])
+        if chosen and (skip is None or scored.scores[chosen[0]] >= scored.scores[scored.order[0]] - margin):
+            return chosen
+    return []
+
+
+def _shown(history: list | None) -> Callable[[Scored, int], bool]:
+    """Whether a candidate was already quoted earlier in the conversation."""
+    spans, texts = set(), []
+    for item in history or ():
+        if isinstance(item, Answer):
+            spans |= {(s.citation.doc_id, s.citation.start) for s in item.sentences}
+        elif isinstance(item, dict) and item.get("role") == "assistant" and isinstance(item.get("content"), str):
+            texts.append(" ".join(item["content"].split()))
+
+    def shown(scored: Scored, row: int) -> bool:
+        c = scored.candidates
+        if (c.doc_ids[row], int(c.starts[row])) in spans:
+            return True
+        quote = " ".join(c.texts[row].split())
+        return any(quote in t for t in texts)
+
+    return shown
 
 
 def answer_question(retriever: "Retriever", question: str, history: list | None = None, *, k: int = DEFAULT_K,
@@ -134,12 +162,13 @@ def answer_question(retriever: "Retriever", question: str, history: list | None 
     hits = retriever.search(effective, k=k, doc_ids=doc_ids, date_from=date_from, date_to=date_to)
     scored = score(retriever, effective, hits, model) if hits else None
     return build_answer(retriever, question, effective, hits, scored, model, threshold=threshold,
-                        max_sentences=max_sentences)
+                        max_sentences=max_sentences, shown=_shown(history) if history else None)
 
 
 def build_answer(retriever: "Retriever", question: str, effective: str, hits: list[Hit], scored: Scored | None,
                  model: AnswerModel = DEFAULT_MODEL, *, threshold: float | None = None,
-                 max_sentences: int = MAX_SENTENCES) -> Answer:
+                 max_sentences: int = MAX_SENTENCES,
+                 shown: Callable[[Scored, int], bool] | None = None) -> Answer:
     """Scored candidates -> Answer: abstain, or quote the chosen sentences with their citations."""
     if scored is None:
         return Answer(question=question, effective_query=effective, found=False, sentences=(),
@@ -149,7 +178,8 @@ def build_answer(retriever: "Retriever", question: str, effective: str, hits: li
     if scored.found_probability < cut:
         return Answer(question=question, effective_query=effective, found=False, sentences=(),
                       hits=ranked, related=ranked[:3], confidence=scored.found_probability)
-    rows = select(scored, max_sentences, model.select_margin)
+    rows = select(scored, max_sentences, model.select_margin,
+                  (lambda row: shown(scored, row)) if shown else None)
     sentences = tuple(_sentence(retriever, scored, row) for row in rows)
     from .figures import figures_for
 
