@@ -13,7 +13,13 @@ Targets: ask p50 <= 1.3x the floor at 10k chunks and <= 1.5x at 1M; p95 <= 2x at
 
 How the indexes are made (said here because it matters): documents are real sentences from the
 default corpus and the dev set (about 1,900), recombined: 4-6 sentences a chunk, 10 chunks a
-document. Sentence vectors are the model's real embeddings of those sentences. Chunk vectors are
+document, each document on one topic (its sentences drawn from the 64 sentences nearest, by
+the model, to a random seed sentence), as articles are; drawn at random from the whole pool
+instead, every chunk would be a blend of unrelated sentences and every chunk vector would sit
+near the mean of all of them: a flat, structureless cloud, unlike any real archive. At 1M chunks
+each sentence still recurs in ~2,600 chunks, so neighbourhoods are denser than in real text (a
+hard case for approximate search). Sentence vectors are the model's real embeddings of those
+sentences. Chunk vectors are
 real embeddings of the chunk texts up to --real-up-to chunks (default 10,000; cached in --work);
 above that they are SYNTHESISED as the normalised mean of their sentences' vectors, so that a 1M
 index does not take ~16 hours of embedding. Everything else -- SQLite, BM25, the dense index (with
@@ -46,7 +52,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import numpy as np  # noqa: E402
 
 PER_DOC = 10  # chunks per document
-BLOCK = 10_000  # chunks generated per random block (sizes share their first chunks)
+BLOCK = 10_000  # chunks generated per random block (sizes share their first chunks); PER_DOC divides it
+TOPIC = 64  # a document's sentences come from the TOPIC pool sentences nearest its seed sentence
 
 
 def memory_mb() -> dict[str, float]:
@@ -84,23 +91,26 @@ def sentence_pool(work: Path) -> tuple[list[str], np.ndarray]:
     return texts, vectors
 
 
-def plan(n_chunks: int, n_pool: int, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
+def plan(n_chunks: int, vectors: np.ndarray, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
     """Sentence picks of each chunk: (flat pool indices, offsets). The first chunks of every size
     are the same (generated in seeded blocks), so smaller sizes are prefixes of larger ones."""
+    sims = vectors @ vectors.T
+    topics = np.argsort(-sims, axis=1, kind="stable")[:, :TOPIC]  # each sentence's nearest, itself first
     picks: list[np.ndarray] = []
     sizes: list[np.ndarray] = []
     for b in range((n_chunks + BLOCK - 1) // BLOCK):
         rng = np.random.default_rng([seed, b])
+        doc_topic = np.repeat(rng.integers(0, len(vectors), size=BLOCK // PER_DOC), PER_DOC)
         size = rng.integers(4, 7, size=BLOCK)
-        draw = rng.integers(0, n_pool, size=(BLOCK, 6))
+        draw = rng.integers(0, TOPIC, size=(BLOCK, 6))
         while True:  # no sentence twice in one chunk
             srt = np.sort(draw, axis=1)
             dup = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))
             if not len(dup):
                 break
-            draw[dup] = rng.integers(0, n_pool, size=(len(dup), 6))
+            draw[dup] = rng.integers(0, TOPIC, size=(len(dup), 6))
         keep = np.arange(6)[None, :] < size[:, None]
-        picks.append(draw[keep])
+        picks.append(topics[doc_topic[:, None], draw][keep])
         sizes.append(size)
     size = np.concatenate(sizes)[:n_chunks] if sizes else np.zeros(0, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(size)])
@@ -138,7 +148,7 @@ def build(work: Path, index_dir: Path, n_chunks: int, texts: list[str], vectors:
 
     started = time.perf_counter()
     emb = Embedder()
-    flat, offsets = plan(n_chunks, len(texts))
+    flat, offsets = plan(n_chunks, vectors)
     real = n_chunks <= real_up_to
     if real:
         chunk_vecs = real_chunk_vectors(work, texts, flat, offsets, n_chunks)
