@@ -186,34 +186,37 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
         units.append((row, row, set(held)))
     units.sort(key=lambda u: (min(u[2]), u[0]))
 
-    # Paragraphs: a blank line (or a gap in what was fetched) between two segments starts a new one.
-    para = np.zeros(len(ctx_ids), dtype=np.int64)
-    for row in range(1, len(ctx_ids)):
+    # Adjacency of fetched segments (same document, next in order), and paragraphs: a blank line
+    # (or a gap in what was fetched) between two segments starts a new one.
+    n_ctx = len(ctx_ids)
+    follows = np.zeros(n_ctx, dtype=bool)  # row follows row - 1 directly
+    para = np.zeros(n_ctx, dtype=np.int64)
+    for row in range(1, n_ctx):
         a, b = by_seg[ctx_ids[row - 1]], by_seg[ctx_ids[row]]
-        same = a[0] == b[0] and b[1] == a[1] + 1 and "\n\n" not in texts[a[0]][a[3]:b[2]]
+        follows[row] = a[0] == b[0] and b[1] == a[1] + 1
+        same = follows[row] and "\n\n" not in texts[a[0]][a[3]:b[2]]
         para[row] = para[row - 1] + (0 if same else 1)
-
-    def window(first: int, last: int) -> np.ndarray:
-        lo, hi = first, last
-        while lo > 0 and first - lo < WINDOW and neighbour(lo, -1) >= 0:
-            lo -= 1
-        while hi < len(ctx_ids) - 1 and hi - last < WINDOW and neighbour(hi, 1) >= 0:
-            hi += 1
-        return np.arange(lo, hi + 1)
+    # Rows reachable from each row going back/forward through directly following segments.
+    run_start = np.zeros(n_ctx, dtype=np.int64)
+    run_end = np.full(n_ctx, n_ctx - 1, dtype=np.int64)
+    for row in range(1, n_ctx):
+        run_start[row] = run_start[row - 1] if follows[row] else row
+    for row in range(n_ctx - 2, -1, -1):
+        run_end[row] = run_end[row + 1] if follows[row + 1] else row
 
     def neighbour(row: int, step: int) -> int:
-        sid = ctx_ids[row]
         other = row + step
-        if 0 <= other < len(ctx_ids):
-            a, b = by_seg[sid], by_seg[ctx_ids[other]]
-            if a[0] == b[0] and b[1] == a[1] + step:
-                return other
-        return -1
+        return other if (run_start[row] <= other <= run_end[row]) else -1
 
-    vectors = np.zeros((len(units), dim), dtype=np.float32)
+    def window(first: int, last: int) -> np.ndarray:
+        return np.arange(max(run_start[first], first - WINDOW), min(run_end[last], last + WINDOW) + 1)
+
+    firsts = np.array([u[0] for u in units], dtype=np.int64)
+    vectors = ctx_vectors[firsts] if len(units) else np.zeros((0, dim), dtype=np.float32)
     for i, (first, last, _) in enumerate(units):
-        v = ctx_vectors[first:last + 1].sum(0)
-        vectors[i] = v / max(float(np.linalg.norm(v)), 1e-9)
+        if last > first:  # a sentence rejoined across a line break: the mean of its pieces
+            v = ctx_vectors[first:last + 1].sum(0)
+            vectors[i] = v / max(float(np.linalg.norm(v)), 1e-9)
     docs = tuple(by_seg[ctx_ids[u[0]]][0] for u in units)
     starts = np.array([by_seg[ctx_ids[u[0]]][2] for u in units], dtype=np.int64)
     ends = np.array([by_seg[ctx_ids[u[1]]][3] for u in units], dtype=np.int64)

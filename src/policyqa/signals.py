@@ -114,32 +114,38 @@ SENTENCE_FEATURES = (
 )
 
 
-def _coverage(q: Question, sets: list[set[str]]) -> np.ndarray:
-    """Idf-weighted share of the question's terms each set holds: rare terms dominate."""
+def _counts(q: Question, term_lists: "tuple[tuple[str, ...], ...] | list[tuple[str, ...]]") -> np.ndarray:
+    """How often each question term occurs in each term list: (len(term_lists), len(q.terms))."""
+    index = {t: j for j, t in enumerate(q.terms)}
+    m = np.zeros((len(term_lists), len(q.terms)))
+    for i, ts in enumerate(term_lists):
+        for t in ts:
+            j = index.get(t)
+            if j is not None:
+                m[i, j] += 1
+    return m
+
+
+def _cov(q: Question, counts: np.ndarray) -> np.ndarray:
+    """Idf-weighted share of the question's terms present (count > 0) in each row."""
     if not q.terms:
-        return np.zeros(len(sets))
-    m = np.array([[t in s for t in q.terms] for s in sets], dtype=np.float64).reshape(len(sets), len(q.terms))
-    return m @ q.idf / q.idf.sum()
+        return np.zeros(len(counts))
+    return (counts > 0) @ q.idf / q.idf.sum()
+
+
+def _bm25_counts(q: Question, counts: np.ndarray, lengths: np.ndarray, k1: float = 1.2, b: float = 0.75) -> np.ndarray:
+    """BM25 of each row (passage idf) over the question's total idf: unlike coverage it rewards
+    repeated terms and discounts long sentences."""
+    if not q.terms or not len(counts):
+        return np.zeros(len(counts))
+    norm = k1 * (1 - b + b * lengths / max(float(lengths.mean()), 1.0))
+    return (counts * (k1 + 1) / (counts + norm[:, None])) @ q.idf / q.idf.sum()
 
 
 # Exact (unstemmed) word match: "reduction" is not "reduce", "Normans" is not "Normandy".
 _SURFACE_IGNORE = frozenset(
     "what which who whom whose when where why how did does do was were is are the of in a an to and".split())
 _ANAPHOR = re.compile(r"(He|She|It|They|This|These|Those|His|Her|Its|Their|Such|There|The latter|The former)\b")
-
-
-def _bm25(q: Question, sentence_terms: tuple[tuple[str, ...], ...], k1: float = 1.2, b: float = 0.75) -> np.ndarray:
-    """BM25 of each sentence as a document (passage idf), over the question's total idf: unlike
-    coverage it rewards repeated terms and discounts long sentences."""
-    if not q.terms:
-        return np.zeros(len(sentence_terms))
-    lengths = np.array([len(t) for t in sentence_terms], dtype=np.float64)
-    norm = k1 * (1 - b + b * lengths / max(lengths.mean(), 1.0))
-    out = np.zeros(len(sentence_terms))
-    for j, (term, idf) in enumerate(zip(q.terms, q.idf)):
-        tf = np.array([t.count(term) for t in sentence_terms], dtype=np.float64)
-        out += idf * tf * (k1 + 1) / (tf + norm)
-    return out / q.idf.sum()
 
 
 def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: list[Hit]) -> np.ndarray:
@@ -152,35 +158,44 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
     next_cos = np.where(cands.next >= 0, ctx_cos[np.maximum(cands.next, 0)], 0.0)
 
     sets = [set(t) for t in cands.terms]
-    ctx_sets = [set(t) for t in cands.context_terms]
-    window = [s | (ctx_sets[p] if p >= 0 else set()) | (ctx_sets[x] if x >= 0 else set())
-              for s, p, x in zip(sets, cands.prev, cands.next)]
-    cov = _coverage(q, sets)
-    cov_ctx = _coverage(q, window)
-    ctx_cov = _coverage(q, ctx_sets)
+    # Question-term counts per context segment and per unit; every window below is a sum of rows.
+    c_ctx = _counts(q, cands.context_terms)
+    l_ctx = np.array([len(t) for t in cands.context_terms], dtype=np.float64)
+    c_unit = _counts(q, cands.terms)
+    zero = np.zeros((1, c_ctx.shape[1]))
+    c_prev = np.where((cands.prev >= 0)[:, None], c_ctx[np.maximum(cands.prev, 0)] if len(c_ctx) else zero, 0.0)
+    c_next = np.where((cands.next >= 0)[:, None], c_ctx[np.maximum(cands.next, 0)] if len(c_ctx) else zero, 0.0)
+    cov = _cov(q, c_unit)
+    cov_ctx = _cov(q, c_unit + c_prev + c_next)
+    ctx_cov = _cov(q, c_ctx)
     cov_prev = np.where(cands.prev >= 0, ctx_cov[np.maximum(cands.prev, 0)], 0.0)
     # "He was made to wake at four": the answer often sits in the sentence after the one that
     # names the question's subject, and starts by pointing back to it.
     anaphora = np.array([bool(_ANAPHOR.match(x)) for x in cands.texts], dtype=float) * cov_prev
-    bm25 = _bm25(q, cands.terms)
+    lengths = np.array([len(t) for t in cands.terms], dtype=np.float64)
+    bm25 = _bm25_counts(q, c_unit, lengths)
     # The question was most likely written about one paragraph and a few adjacent sentences:
     # evidence spread over the sentence's neighbourhood and paragraph counts too.
-    win_sets = [set().union(*(ctx_sets[r] for r in rows)) for rows in cands.window]
-    cov_win = _coverage(q, win_sets)
-    bm25_win = _bm25(q, tuple(tuple(t for r in rows for t in cands.context_terms[r]) for rows in cands.window))
-    n_para = int(cands.context_paragraph.max()) + 1 if len(cands.context_paragraph) else 0
-    para_vec = np.zeros((n_para, cands.context_vectors.shape[1]), dtype=np.float64)
-    np.add.at(para_vec, cands.context_paragraph, cands.context_vectors)
+    cum_c = np.vstack([zero, np.cumsum(c_ctx, axis=0)]) if len(c_ctx) else zero
+    cum_l = np.r_[0.0, np.cumsum(l_ctx)]
+    lo = np.array([w[0] for w in cands.window], dtype=np.int64)
+    hi = np.array([w[-1] + 1 for w in cands.window], dtype=np.int64)
+    c_win = cum_c[hi] - cum_c[lo]
+    cov_win = _cov(q, c_win)
+    bm25_win = _bm25_counts(q, c_win, cum_l[hi] - cum_l[lo])
+    # Paragraph vectors: the normalised sum of its fetched sentences (rows of a paragraph are contiguous).
+    para = cands.context_paragraph
+    bounds = np.flatnonzero(np.r_[True, para[1:] != para[:-1]])
+    para_vec = np.add.reduceat(cands.context_vectors.astype(np.float64), bounds, axis=0)
     para_vec /= np.maximum(np.linalg.norm(para_vec, axis=1, keepdims=True), 1e-9)
-    para_cos = (para_vec @ qvec)[cands.paragraph] if n_para else np.zeros(n)
-    para_max = np.full(n_para, -1.0)
-    np.maximum.at(para_max, cands.context_paragraph, ctx_cos)
-    para_max = para_max[cands.paragraph] if n_para else np.zeros(n)
+    para_cos = (para_vec @ qvec)[cands.paragraph]
+    para_max = np.maximum.reduceat(ctx_cos, bounds)[cands.paragraph]
+    lows = [t.lower() for t in cands.texts]
     qsurface = set(_WORDS.findall(q.text.lower())) - _SURFACE_IGNORE
-    surface = np.array([len(qsurface & set(_WORDS.findall(lo))) / len(qsurface) for lo in
-                        (t.lower() for t in cands.texts)]) if qsurface else np.zeros(n)
-    passage_sets = [set().union(*(sets[i] for i in rows)) if len(rows) else set() for rows in cands.members]
-    cov_hit = _coverage(q, passage_sets) if passage_sets else np.zeros(0)
+    surface = np.array([len(qsurface & set(_WORDS.findall(lo))) / len(qsurface) for lo in lows]) \
+        if qsurface else np.zeros(n)
+    cov_hit = np.array([_cov(q, (c_unit[rows].sum(0, keepdims=True))) [0] if len(rows) else 0.0
+                        for rows in cands.members])
     cov_passage = np.zeros(n)
     for h, rows in enumerate(cands.members):
         cov_passage[rows] = np.maximum(cov_passage[rows], cov_hit[h])
@@ -190,7 +205,6 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
         for i, t in enumerate(cands.terms):
             bigram[i] = len(q.bigrams & set(zip(t, t[1:]))) / len(q.bigrams)
     names = np.zeros(n)
-    lows = [t.lower() for t in cands.texts]
     if q.names:
         pats = [re.compile(rf"(?<!\w){re.escape(nm)}(?!\w)") for nm in q.names]
         names = np.array([sum(bool(p.search(lo)) for p in pats) / len(pats) for lo in lows])
