@@ -53,7 +53,7 @@ class AnswerModel:
     def found_probability(self, found_feats: np.ndarray) -> float:
         z = (found_feats - np.asarray(self.found_mean)) / np.asarray(self.found_scale)
         logit = float(z @ np.asarray(self.found_weights) + self.found_bias)
-        return float(1.0 / (1.0 + np.exp(-logit)))
+        return float(0.5 * (1.0 + np.tanh(logit / 2)))  # the logistic function, without overflow
 
 
 DEFAULT_MODEL = AnswerModel(

@@ -181,7 +181,7 @@ class Answer:
     found: bool
     sentences: tuple[AnswerSentence, ...]  # ranked; empty when not found
     figures: tuple[Figure, ...] = ()
-    hits: tuple[Hit, ...] = ()  # the passages the sentences were chosen from
+    hits: tuple[Hit, ...] = ()  # the passages the sentences were chosen from, re-ranked by their best sentence
     related: tuple[Hit, ...] = ()  # offered when not found
     confidence: float = 0.0  # calibrated probability that the corpus answers the question
 

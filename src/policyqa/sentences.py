@@ -85,6 +85,17 @@ class _IndexCache:
         return out
 
 
+def precompute_terms(retriever: "Retriever") -> int:
+    """Stem every sentence of the index now (what an index-time table of sentence terms would
+    hold), so no query pays for it; returns how many. Without it, terms are memoised as queries
+    first touch them. Costs about 15 ms per 1,000 sentences."""
+    files = retriever.files
+    rows = files.db.execute('SELECT s.id, substr(d.text, s.start + 1, s."end" - s.start) FROM segments s '
+                            "JOIN documents d ON d.doc_id = s.doc_id").fetchall()
+    index_cache(files).segment_terms([r[0] for r in rows], [r[1] for r in rows])
+    return len(rows)
+
+
 _CACHES: "weakref.WeakKeyDictionary[IndexFiles, _IndexCache]" = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
 
@@ -211,12 +222,12 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
     def window(first: int, last: int) -> np.ndarray:
         return np.arange(max(run_start[first], first - WINDOW), min(run_end[last], last + WINDOW) + 1)
 
-    firsts = np.array([u[0] for u in units], dtype=np.int64)
-    vectors = ctx_vectors[firsts] if len(units) else np.zeros((0, dim), dtype=np.float32)
+    # A unit's vector: its segment's (re-normalised: stored as float16), or for a sentence
+    # rejoined across a line break the normalised sum of its pieces.
+    vectors = np.zeros((len(units), dim), dtype=np.float32)
     for i, (first, last, _) in enumerate(units):
-        if last > first:  # a sentence rejoined across a line break: the mean of its pieces
-            v = ctx_vectors[first:last + 1].sum(0)
-            vectors[i] = v / max(float(np.linalg.norm(v)), 1e-9)
+        vectors[i] = ctx_vectors[first] if last == first else ctx_vectors[first:last + 1].sum(0)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
     docs = tuple(by_seg[ctx_ids[u[0]]][0] for u in units)
     starts = np.array([by_seg[ctx_ids[u[0]]][2] for u in units], dtype=np.int64)
     ends = np.array([by_seg[ctx_ids[u[1]]][3] for u in units], dtype=np.int64)
