@@ -182,6 +182,16 @@ def test_token_counts_match_tiktokens_batch_encoder():
     assert count_tokens(texts) == [len(ids) for ids in _encoding().encode_ordinary_batch(texts)]
 
 
+def test_query_terms_are_bm25s_own_tokens():
+    import bm25s
+
+    from policyqa.store import _stemmer, lexical_tokens
+
+    texts = DEV_QUESTIONS + ["", "the of and", "Naïve CAFÉ costs €2,314; x_y __ ab", "İstanbul straße ǅ 3rd"]
+    expected = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    assert lexical_tokens(texts) == [list(t) for t in expected]
+
+
 def test_no_change_reindex_reads_the_manifest_only(default_index, tmp_path):
     index = tmp_path / "index"
     shutil.copytree(default_index, index)

@@ -234,10 +234,14 @@ class Retriever:
         scores = np.asarray(self._files.bm25.get_scores(tokens), dtype=np.float32)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
-        n = min(n, len(scores))
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+        # Rank only the chunks holding a query term (a partition over every chunk costs ~5 ms at
+        # 1M); best first, ties by chunk id.
+        top = np.flatnonzero(scores > 0)
+        if len(top) > n:
+            cut = -np.partition(-scores[top], n - 1)[n - 1]  # the n-th best score
+            top = top[scores[top] >= cut]
+        top = top[np.lexsort((top, -scores[top]))][:n]
+        return [(int(i), float(scores[i])) for i in top]
 
     def _hits(self, ids: list[int], score: dict[int, float], dense: dict[int, float],
               lexical: dict[int, float]) -> list[Hit]:
