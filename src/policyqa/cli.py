@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--model", type=Path, help="local sentence-transformers model folder "
                         "(default: the bundled all-MiniLM-L6-v2)")
 
+    def filters(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--doc", action="append", dest="doc_ids", metavar="DOC_ID",
+                        help="only this document (repeatable)")
+        sp.add_argument("--from", dest="date_from", metavar="DATE", help="published on or after (YYYY[-MM[-DD]])")
+        sp.add_argument("--to", dest="date_to", metavar="DATE", help="published on or before (YYYY[-MM[-DD]])")
+
     sp = sub.add_parser("index", help="build or refresh the index from files and folders",
                         description="Bring the index in line with PATHs: new files are added, changed ones "
                         "re-embedded, missing ones removed; unchanged files cost nothing. Files that cannot be "
@@ -56,10 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                         description="Hybrid search (dense + BM25, fused) over the index.")
     sp.add_argument("question", help="the question, or keywords (quote it)")
     sp.add_argument("--k", type=int, default=5, help="how many passages (default 5)")
-    sp.add_argument("--doc", action="append", dest="doc_ids", metavar="DOC_ID",
-                    help="only this document (repeatable)")
-    sp.add_argument("--from", dest="date_from", metavar="DATE", help="published on or after (YYYY[-MM[-DD]])")
-    sp.add_argument("--to", dest="date_to", metavar="DATE", help="published on or before (YYYY[-MM[-DD]])")
+    filters(sp)
     sp.add_argument("--json", action="store_true", help="print JSON (one object per hit)")
     common(sp)
 
@@ -70,10 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                         "\"Not found in the corpus\" and lists the nearest passages instead.")
     sp.add_argument("question", help="the question (quote it)")
     sp.add_argument("--k", type=int, default=10, help="how many passages the sentences are chosen from (default 10)")
-    sp.add_argument("--doc", action="append", dest="doc_ids", metavar="DOC_ID",
-                    help="only this document (repeatable)")
-    sp.add_argument("--from", dest="date_from", metavar="DATE", help="published on or after (YYYY[-MM[-DD]])")
-    sp.add_argument("--to", dest="date_to", metavar="DATE", help="published on or before (YYYY[-MM[-DD]])")
+    filters(sp)
     sp.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     common(sp)
 
