@@ -7,7 +7,8 @@ scripts/bench_index.py and scripts/bench_query.py measure speed).
   a brute-force oracle.
 - Per-chunk metadata in memory is an int32 document row; indexes written before it still open.
 - The cheaper sentence splitter and token counter give exactly the stock results.
-- A no-change re-index reads the manifest only; repeated questions are embedded once.
+- A no-change re-index reads the manifest only; repeated questions are embedded once; query
+  terms are bm25s's own; a closed Retriever is freed (with its mapped files).
 """
 
 from __future__ import annotations
@@ -215,6 +216,22 @@ def test_repeated_questions_are_embedded_once(default_retriever, monkeypatch):
     again = r.search(question, k=5)
     r.ask(question)
     assert first == again and calls == [[question]]
+
+
+def test_a_closed_retriever_is_not_kept_alive(default_index, embedder):
+    # A server swaps in a new Retriever after every build: nothing may keep the old one (and the
+    # mapped files of its deleted generation) alive, e.g. a class-wide cache of documents.
+    import gc
+    import weakref
+
+    r = Retriever.open(default_index, embedder=embedder)
+    r.document(r.doc_ids()[0])
+    r.search("London", k=3)
+    ref = weakref.ref(r)
+    r.close()
+    del r
+    gc.collect()
+    assert ref() is None
 
 
 def test_ann_threshold_comes_from_the_environment(monkeypatch):
