@@ -128,3 +128,50 @@ def collect(retriever: Retriever, questions: list[Question], k: int) -> list[tup
         hits = retriever.search(q.question, k=k)
         out.append((hits, score(retriever, q.question, hits, AnswerModel.neutral()) if hits else None))
     return out
+
+
+def variant_indexes(work: Path, embedder) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """Copies of the dev index that undo one of the speed and memory measures, to measure what
+    each costs in answer quality (cached under ``work``, re-made when the dev index changes):
+
+    - ``f32``: sentence vectors stored as float32 (re-embedded from the same sentence texts)
+      instead of the shipped float16;
+    - ``ivf``: the dense index the product switches to at scale (``store.build_dense`` with a
+      threshold of 0: IVF-Flat, nprobe tuned at build time) instead of exact search.
+    """
+    import numpy as np
+
+    from policyqa import store
+
+    generation = (work / "index" / "CURRENT").read_text(encoding="utf-8").strip()
+    out: dict[str, Path] = {}
+    for name in ("f32", "ivf"):
+        index = work / "variants" / name
+        marker = index / "copied-from"
+        out[name] = index
+        if marker.exists() and marker.read_text(encoding="utf-8") == generation:
+            continue
+        shutil.rmtree(index, ignore_errors=True)
+        shutil.copytree(work / "index" / generation, index / generation)
+        (index / "CURRENT").write_text(generation, encoding="utf-8")
+        gen = index / generation
+        files = store.IndexFiles(gen)
+        try:
+            if name == "f32":
+                rows = files.db.execute('SELECT substr(d.text, s.start + 1, s."end" - s.start) FROM segments s '
+                                        "JOIN documents d ON d.doc_id = s.doc_id ORDER BY s.id").fetchall()
+                vectors = embedder.encode([r[0] for r in rows], batch_size=32)
+                np.save(gen / store.SEGMENT_VECTORS, np.asarray(vectors, dtype=np.float32))
+            else:
+                import faiss
+
+                chunk_vectors = np.asarray(files.chunk_vectors(), dtype=np.float32)
+                dense, info = store.build_dense(chunk_vectors, np.asarray(files.segment_vectors, dtype=np.float32),
+                                                chunk_vectors.shape[1], ann_threshold=0)
+                faiss.write_index(dense, str(gen / store.FAISS_FILE))
+                manifest = {**files.manifest, "dense": info}
+                (gen / store.MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+        finally:
+            files.close()
+        marker.write_text(generation, encoding="utf-8")
+    return out

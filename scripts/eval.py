@@ -14,6 +14,11 @@ Systems
 - tutorial: the common recipe, 1000-character recursive splits (200 overlap) + MiniLM + FAISS;
   these four pick sentences naively: the top 3 sentences of the top 3 passages by cosine;
 - policyqa: `Retriever.ask` as shipped (its weights were fitted on this dev set: in-sample);
+- policyqa-f32, policyqa-ivf: policyqa on copies of its index that undo one speed or memory
+  measure each: sentence vectors in float32 instead of float16; the IVF index the product
+  switches to at scale (nprobe tuned at build time) instead of exact search. Their largest
+  difference from policyqa on any answerable-question figure is printed and checked (<= 0.005);
+  abstention is not measured for them (it needs their own leave-one-out indexes).
 - policyqa-cv: the same pipeline with leave-one-document-out weights (each question answered by
   a model fitted without its article): what to expect on unseen text. Not timed.
 
@@ -49,7 +54,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from devset_lib import ROOT, Question, build_indexes, contains_answer  # noqa: E402
+from devset_lib import ROOT, Question, build_indexes, contains_answer, variant_indexes  # noqa: E402
 
 from policyqa import Answer, Hit, Retriever  # noqa: E402
 from policyqa.answer import DEFAULT_K, AnswerModel, build_answer, rescore, score  # noqa: E402
@@ -330,10 +335,14 @@ def main() -> int:
     # Sentence terms are index data (like the BM25 vocabulary), computed here once before timing
     # as an index-time table would hold them; per-question caches are cleared before every call.
     precompute_terms(retriever)
+    variants = {f"policyqa-{name}": Retriever.open(path, embedder=embedder)
+                for name, path in variant_indexes(args.work, embedder).items()}
+    for r in variants.values():
+        precompute_terms(r)
 
     def cold() -> None:
         # A question must pay for its own embedding: clear the query-vector caches first.
-        for r in (retriever, rrf):
+        for r in (retriever, rrf, *variants.values()):
             with r._cache_lock:
                 r._cache.clear()
 
@@ -351,6 +360,7 @@ def main() -> int:
         "rrf": baseline(rrf, lambda q: rrf.search(q, k=10)),
         "tutorial": tutorial.run,
         "policyqa": lambda q: answer_run(retriever.ask(q, k=DEFAULT_K)),
+        **{name: (lambda q, r=r: answer_run(r.ask(q, k=DEFAULT_K))) for name, r in variants.items()},
     }
     for q in questions[:5]:  # warm up: model, SQLite pages, document texts
         for run in systems.values():
@@ -377,6 +387,8 @@ def main() -> int:
         rows[name] = score_runs(runs[name], questions, texts, negatives if name == "policyqa" else None)
         rows[name]["p50_ms"] = percentile(times[name], 50)
         rows[name]["p95_ms"] = percentile(times[name], 95)
+    for name in variants:  # no removed-article runs for the variants: abstention not measured
+        rows[name]["abstP"] = rows[name]["abstR"] = float("nan")
     if not args.no_cv:
         rows["policyqa-cv"] = cross_validated(retriever, loo, questions, texts, embedder)
 
@@ -388,10 +400,17 @@ def main() -> int:
     print(f"dense search alone: p50 {dense_p50:.1f} ms, p95 {percentile(dense_search_times, 95):.1f} ms; "
           f"policyqa ask p50 / dense search p50 = {ratio:.2f}")
     row = rows["policyqa"]
+    shared = ["r@1", "r@5", "r@10", "mrr@10", "ans@1", "ans@3", "cited@1", "faithful", "found"]
+    drift = {name: max(abs(rows[name][c] - row[c]) for c in shared) for name in variants}
+    ivf = variants["policyqa-ivf"].files.dense_info
+    print(f"speed and memory measures, largest change of any figure ({', '.join(shared)}) against policyqa: "
+          f"float32 sentence vectors {drift['policyqa-f32']:.3f}; IVF dense index (nlist {ivf['nlist']}, "
+          f"nprobe {ivf['nprobe']}) {drift['policyqa-ivf']:.3f}")
     checks = [("cited@1 >= 0.75", row["cited@1"] >= 0.75), ("ans@3 >= 0.88", row["ans@3"] >= 0.88),
               ("r@5 >= 0.95", row["r@5"] >= 0.95), ("faithful == 1.000", row["faithful"] == 1.0),
               ("abstained on removed articles >= 0.80", row["abstR"] >= 0.8),
-              ("found on answerable >= 0.95", row["found"] >= 0.95), ("ask p50 <= 1.3x dense search", ratio <= 1.3)]
+              ("found on answerable >= 0.95", row["found"] >= 0.95), ("ask p50 <= 1.3x dense search", ratio <= 1.3),
+              *((f"{name} within 0.005", d <= 0.005) for name, d in drift.items())]
     print("checks: " + "; ".join(f"{name} {'PASS' if ok else 'FAIL'}" for name, ok in checks))
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "dense_search_p50_ms": dense_p50, "ratio": ratio},

@@ -142,6 +142,8 @@ class Candidates:
     seq: np.ndarray  # position of the unit's first segment in its document (0 = first line, the title)
     context_terms: tuple[tuple[str, ...], ...]
     context_vectors: np.ndarray
+    first: np.ndarray  # context row of the unit's first segment
+    last: np.ndarray  # context row of its last (= first unless a sentence was rejoined)
     members: tuple[np.ndarray, ...]  # per hit: candidate rows inside that passage
     window: tuple[np.ndarray, ...]  # per unit: context rows within WINDOW segments of it (itself included)
     paragraph: np.ndarray  # per unit: paragraph number (units of one paragraph share it)
@@ -243,6 +245,8 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
         seq=np.array([by_seg[ctx_ids[u[0]]][1] for u in units], dtype=np.int64),
         context_terms=tuple(ctx_terms),
         context_vectors=ctx_vectors,
+        first=np.array([u[0] for u in units], dtype=np.int64),
+        last=np.array([u[1] for u in units], dtype=np.int64),
         members=tuple(np.array([i for i, u in enumerate(units) if h in u[2]], dtype=np.int64)
                       for h in range(len(hits))),
         window=tuple(window(u[0], u[1]) for u in units),

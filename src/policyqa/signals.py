@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -98,10 +99,27 @@ _CAP = re.compile(r"(?<!^)(?<![.!?] )\b[^\W\d_]{2,}")
 _WORDS = re.compile(r"\w+")
 
 
+# Per-sentence text scans, memoised by the sentence's text: the sentences of popular passages
+# recur across questions, and these scans are a good part of what a question costs.
+@lru_cache(maxsize=32768)
+def _words(text: str) -> frozenset[str]:
+    return frozenset(_WORDS.findall(text.lower()))
+
+
+@lru_cache(maxsize=32768)
+def _capitalised(text: str) -> tuple[str, ...]:
+    """Capitalised words (not the sentence's first), lower-cased."""
+    return tuple(w.lower() for w in (m.group() for m in _CAP.finditer(text)) if w[0].isupper() and w[1].islower())
+
+
+@lru_cache(maxsize=32768)
+def _cue(qtype: str, text: str) -> bool:
+    return bool(_SENT_CUES[qtype].search(text))
+
+
 def _has_new_name(text: str, question_words: set[str]) -> bool:
     """A capitalised word (not the sentence's first) the question does not already contain."""
-    return any(m.group()[0].isupper() and m.group()[1].islower() and m.group().lower() not in question_words
-               for m in _CAP.finditer(text))
+    return any(w not in question_words for w in _capitalised(text))
 
 
 # ---- the feature matrix -----------------------------------------------------------------
@@ -118,11 +136,10 @@ def _counts(q: Question, term_lists: "tuple[tuple[str, ...], ...] | list[tuple[s
     """How often each question term occurs in each term list: (len(term_lists), len(q.terms))."""
     index = {t: j for j, t in enumerate(q.terms)}
     m = np.zeros((len(term_lists), len(q.terms)))
-    for i, ts in enumerate(term_lists):
-        for t in ts:
-            j = index.get(t)
-            if j is not None:
-                m[i, j] += 1
+    pairs = [(i, index[t]) for i, ts in enumerate(term_lists) for t in ts if t in index]
+    if pairs:
+        rows, cols = zip(*pairs)
+        np.add.at(m, (np.array(rows), np.array(cols)), 1.0)
     return m
 
 
@@ -158,11 +175,14 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
     next_cos = np.where(cands.next >= 0, ctx_cos[np.maximum(cands.next, 0)], 0.0)
 
     sets = [set(t) for t in cands.terms]
-    # Question-term counts per context segment and per unit; every window below is a sum of rows.
+    # Question-term counts per context segment; a unit's (a run of segments) and every window
+    # below are sums of consecutive rows: differences of the cumulative sums.
     c_ctx = _counts(q, cands.context_terms)
     l_ctx = np.array([len(t) for t in cands.context_terms], dtype=np.float64)
-    c_unit = _counts(q, cands.terms)
     zero = np.zeros((1, c_ctx.shape[1]))
+    cum_c = np.vstack([zero, np.cumsum(c_ctx, axis=0)]) if len(c_ctx) else zero
+    cum_l = np.r_[0.0, np.cumsum(l_ctx)]
+    c_unit = cum_c[cands.last + 1] - cum_c[cands.first]
     c_prev = np.where((cands.prev >= 0)[:, None], c_ctx[np.maximum(cands.prev, 0)] if len(c_ctx) else zero, 0.0)
     c_next = np.where((cands.next >= 0)[:, None], c_ctx[np.maximum(cands.next, 0)] if len(c_ctx) else zero, 0.0)
     cov = _cov(q, c_unit)
@@ -176,8 +196,6 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
     bm25 = _bm25_counts(q, c_unit, lengths)
     # The question was most likely written about one paragraph and a few adjacent sentences:
     # evidence spread over the sentence's neighbourhood and paragraph counts too.
-    cum_c = np.vstack([zero, np.cumsum(c_ctx, axis=0)]) if len(c_ctx) else zero
-    cum_l = np.r_[0.0, np.cumsum(l_ctx)]
     lo = np.array([w[0] for w in cands.window], dtype=np.int64)
     hi = np.array([w[-1] + 1 for w in cands.window], dtype=np.int64)
     c_win = cum_c[hi] - cum_c[lo]
@@ -190,9 +208,8 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
     para_vec /= np.maximum(np.linalg.norm(para_vec, axis=1, keepdims=True), 1e-9)
     para_cos = (para_vec @ qvec)[cands.paragraph]
     para_max = np.maximum.reduceat(ctx_cos, bounds)[cands.paragraph]
-    lows = [t.lower() for t in cands.texts]
     qsurface = set(_WORDS.findall(q.text.lower())) - _SURFACE_IGNORE
-    surface = np.array([len(qsurface & set(_WORDS.findall(lo))) / len(qsurface) for lo in lows]) \
+    surface = np.array([len(qsurface & _words(x)) / len(qsurface) for x in cands.texts]) \
         if qsurface else np.zeros(n)
     cov_hit = np.array([_cov(q, (c_unit[rows].sum(0, keepdims=True))) [0] if len(rows) else 0.0
                         for rows in cands.members])
@@ -207,7 +224,7 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
     names = np.zeros(n)
     if q.names:
         pats = [re.compile(rf"(?<!\w){re.escape(nm)}(?!\w)") for nm in q.names]
-        names = np.array([sum(bool(p.search(lo)) for p in pats) / len(pats) for lo in lows])
+        names = np.array([sum(bool(p.search(lo)) for p in pats) / len(pats) for lo in (x.lower() for x in cands.texts)])
     qset = set(q.terms)
     new_terms = np.log1p([len(s - qset) for s in sets])
 
@@ -226,7 +243,7 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
                 " ".join(w for w in x.split() if w.lower().strip(".,;:()") not in qnumbers)))
                 for x in cands.texts], dtype=float))
         else:
-            types.append(np.array([bool(_SENT_CUES[t].search(x)) for x in cands.texts], dtype=float))
+            types.append(np.array([_cue(t, x) for x in cands.texts], dtype=float))
 
     rank = cands.hit.astype(np.float64)
     dense = np.array([h.dense_score if h.dense_score is not None else 0.0 for h in hits])
