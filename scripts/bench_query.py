@@ -50,10 +50,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import numpy as np  # noqa: E402
-
-PER_DOC = 10  # chunks per document
-BLOCK = 10_000  # chunks generated per random block (sizes share their first chunks); PER_DOC divides it
-TOPIC = 64  # a document's sentences come from the TOPIC pool sentences nearest its seed sentence
+from benchdata import chunk_text, plan, synthetic_chunk_vectors, synthetic_rows  # noqa: E402
 
 
 def memory_mb() -> dict[str, float]:
@@ -91,37 +88,6 @@ def sentence_pool(work: Path) -> tuple[list[str], np.ndarray]:
     return texts, vectors
 
 
-def plan(n_chunks: int, vectors: np.ndarray, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
-    """Sentence picks of each chunk: (flat pool indices, offsets). The first chunks of every size
-    are the same (generated in seeded blocks), so smaller sizes are prefixes of larger ones."""
-    sims = vectors @ vectors.T
-    topics = np.argsort(-sims, axis=1, kind="stable")[:, :TOPIC]  # each sentence's nearest, itself first
-    picks: list[np.ndarray] = []
-    sizes: list[np.ndarray] = []
-    for b in range((n_chunks + BLOCK - 1) // BLOCK):
-        rng = np.random.default_rng([seed, b])
-        doc_topic = np.repeat(rng.integers(0, len(vectors), size=BLOCK // PER_DOC), PER_DOC)
-        size = rng.integers(4, 7, size=BLOCK)
-        draw = rng.integers(0, TOPIC, size=(BLOCK, 6))
-        while True:  # no sentence twice in one chunk
-            srt = np.sort(draw, axis=1)
-            dup = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))
-            if not len(dup):
-                break
-            draw[dup] = rng.integers(0, TOPIC, size=(len(dup), 6))
-        keep = np.arange(6)[None, :] < size[:, None]
-        picks.append(topics[doc_topic[:, None], draw][keep])
-        sizes.append(size)
-    size = np.concatenate(sizes)[:n_chunks] if sizes else np.zeros(0, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(size)])
-    flat = np.concatenate(picks)[:offsets[-1]] if picks else np.zeros(0, dtype=np.int64)
-    return flat, offsets
-
-
-def chunk_text(texts: list[str], flat: np.ndarray, offsets: np.ndarray, c: int) -> str:
-    return " ".join(texts[p] for p in flat[offsets[c]:offsets[c + 1]])
-
-
 def real_chunk_vectors(work: Path, texts: list[str], flat: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
     """The model's embeddings of the first ``n`` chunk texts (cached: grows as larger n are asked)."""
     from policyqa.embedding import Embedder
@@ -144,7 +110,6 @@ def build(work: Path, index_dir: Path, n_chunks: int, texts: list[str], vectors:
     from policyqa.config import ChunkSettings, Settings
     from policyqa.embedding import Embedder
     from policyqa.indexing import SEGMENTER
-    from policyqa.schema import Document, DocumentMeta
 
     started = time.perf_counter()
     emb = Embedder()
@@ -153,42 +118,12 @@ def build(work: Path, index_dir: Path, n_chunks: int, texts: list[str], vectors:
     if real:
         chunk_vecs = real_chunk_vectors(work, texts, flat, offsets, n_chunks)
     else:
-        chunk_vecs = np.empty((n_chunks, vectors.shape[1]), dtype=np.float32)
-        for c in range(0, n_chunks, 65536):  # in blocks: all sentence vectors at once would be ~8 GB
-            end = min(n_chunks, c + 65536)
-            lo, hi = offsets[c], offsets[end]
-            sums = np.add.reduceat(vectors[flat[lo:hi]].astype(np.float32), offsets[c:end] - lo, axis=0)
-            chunk_vecs[c:c + 65536] = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+        chunk_vecs = synthetic_chunk_vectors(vectors, flat, offsets)
     seg_file = work / f"segments-{n_chunks}.tmp.npy"
     seg_vecs = np.lib.format.open_memmap(seg_file, mode="w+", dtype=np.float16, shape=(len(flat), vectors.shape[1]))
     for i in range(0, len(flat), 1 << 18):
         seg_vecs[i:i + (1 << 18)] = vectors[flat[i:i + (1 << 18)]].astype(np.float16)
-    lengths = np.array([len(t) for t in texts])
-    documents, chunk_rows, segment_rows = [], [], []
-    for d in range((n_chunks + PER_DOC - 1) // PER_DOC):
-        doc_id = f"doc-{d:07d}.md"
-        parts: list[str] = []
-        pos = 0
-        for c in range(d * PER_DOC, min(n_chunks, (d + 1) * PER_DOC)):
-            if parts:
-                parts.append("\n\n")
-                pos += 2
-            start = pos
-            first = int(offsets[c] - offsets[d * PER_DOC])
-            for j, p in enumerate(flat[offsets[c]:offsets[c + 1]]):
-                if j:
-                    parts.append(" ")
-                    pos += 1
-                segment_rows.append((doc_id, first + j, pos, pos + int(lengths[p]), int(lengths[p]) // 4))
-                parts.append(texts[p])
-                pos += int(lengths[p])
-            body = "".join(parts[-(2 * (offsets[c + 1] - offsets[c]) - 1):])
-            assert len(body) == pos - start
-            chunk_rows.append((doc_id, start, pos, None, len(body) // 4, first,
-                               first + int(offsets[c + 1] - offsets[c]) - 1, body))
-        documents.append(Document(doc_id=doc_id, path=f"/bench/{doc_id}", kind="md", text="".join(parts),
-                                  meta=DocumentMeta(title=f"Benchmark document {d}", date="2024-01-01",
-                                                    published="2024-01-01"), content_hash=f"{d:064x}"))
+    documents, chunk_rows, segment_rows = synthetic_rows(texts, flat, offsets, n_chunks)
     manifest = store.make_manifest(
         model_id=emb.model_id, weights_sha256=emb.weights_sha256, dim=emb.dim, max_seq_length=emb.max_seq_length,
         tokenizer=TOKENIZER_NAME, segmenter=SEGMENTER, chunking=ChunkSettings(),

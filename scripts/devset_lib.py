@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import string
@@ -130,14 +131,18 @@ def collect(retriever: Retriever, questions: list[Question], k: int) -> list[tup
     return out
 
 
-def variant_indexes(work: Path, embedder) -> dict[str, Path]:  # type: ignore[no-untyped-def]
-    """Copies of the dev index that undo one of the speed and memory measures, to measure what
-    each costs in answer quality (cached under ``work``, re-made when the dev index changes):
 
-    - ``f32``: sentence vectors stored as float32 (re-embedded from the same sentence texts)
-      instead of the shipped float16;
-    - ``ivf``: the dense index the product switches to at scale (``store.build_dense`` with a
-      threshold of 0: IVF-Flat, nprobe tuned at build time) instead of exact search.
+def variant_indexes(work: Path, embedder, distractors: int) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """Indexes that each undo one speed or memory measure, to measure what it costs in answer
+    quality (cached under ``work``; re-made when the dev index changes):
+
+    - ``f32``: the dev index with its sentence vectors stored as float32 (re-embedded from the
+      same sentence texts) instead of the shipped float16;
+    - ``+Nk-ivf`` and ``+Nk-exact``: the dev index plus ``distractors`` chunks of other real
+      sentences (the default corpus's, recombined by topic as scripts/benchdata.py does for the
+      benchmarks), so that the dev set meets the ANN index the product switches to at that size
+      (IVF, nprobe tuned at build time) -- and the same index with exact search instead. On the
+      286-chunk dev index alone, IVF would have 7 lists and probe all of them: no test at all.
     """
     import numpy as np
 
@@ -145,33 +150,87 @@ def variant_indexes(work: Path, embedder) -> dict[str, Path]:  # type: ignore[no
 
     generation = (work / "index" / "CURRENT").read_text(encoding="utf-8").strip()
     out: dict[str, Path] = {}
-    for name in ("f32", "ivf"):
-        index = work / "variants" / name
-        marker = index / "copied-from"
-        out[name] = index
-        if marker.exists() and marker.read_text(encoding="utf-8") == generation:
-            continue
+
+    def fresh(index: Path, key: str) -> bool:
+        marker = index / "made-from"
+        if marker.exists() and marker.read_text(encoding="utf-8") == key:
+            return False
         shutil.rmtree(index, ignore_errors=True)
+        index.mkdir(parents=True)
+        return True
+
+    def done(index: Path, key: str) -> None:
+        (index / "made-from").write_text(key, encoding="utf-8")
+
+    out["f32"] = index = work / "variants" / "f32"
+    if fresh(index, generation):
         shutil.copytree(work / "index" / generation, index / generation)
         (index / "CURRENT").write_text(generation, encoding="utf-8")
-        gen = index / generation
-        files = store.IndexFiles(gen)
-        try:
-            if name == "f32":
-                rows = files.db.execute('SELECT substr(d.text, s.start + 1, s."end" - s.start) FROM segments s '
-                                        "JOIN documents d ON d.doc_id = s.doc_id ORDER BY s.id").fetchall()
-                vectors = embedder.encode([r[0] for r in rows], batch_size=32)
-                np.save(gen / store.SEGMENT_VECTORS, np.asarray(vectors, dtype=np.float32))
-            else:
-                import faiss
+        files = store.IndexFiles(index / generation)
+        rows = files.db.execute('SELECT substr(d.text, s.start + 1, s."end" - s.start) FROM segments s '
+                                "JOIN documents d ON d.doc_id = s.doc_id ORDER BY s.id").fetchall()
+        files.close()
+        vectors = embedder.encode([r[0] for r in rows], batch_size=32)
+        np.save(index / generation / store.SEGMENT_VECTORS, np.asarray(vectors, dtype=np.float32))
+        done(index, generation)
 
-                chunk_vectors = np.asarray(files.chunk_vectors(), dtype=np.float32)
-                dense, info = store.build_dense(chunk_vectors, np.asarray(files.segment_vectors, dtype=np.float32),
-                                                chunk_vectors.shape[1], ann_threshold=0)
-                faiss.write_index(dense, str(gen / store.FAISS_FILE))
-                manifest = {**files.manifest, "dense": info}
-                (gen / store.MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
-        finally:
+    if distractors > 0:
+        name = f"+{distractors // 1000}k" if distractors % 1000 == 0 else f"+{distractors}"
+        ivf, exact = work / "variants" / f"{name}-ivf", work / "variants" / f"{name}-exact"
+        key = f"{generation} {distractors} probe-margin {store.ANN_PROBE_MARGIN} recall {store.ANN_RECALL}"
+        if fresh(ivf, key):
+            gen = store.write_generation(ivf, _with_distractors(work, generation, embedder, distractors))
+            store.publish(ivf, gen)
+            done(ivf, key)
+        if fresh(exact, key):
+            gen = store.read_current(ivf)
+            # Hard links: the same files but for the dense index and the manifest (written anew,
+            # never through a link, which would change the IVF index's files too).
+            shutil.copytree(gen, exact / gen.name, copy_function=os.link)
+            files = store.IndexFiles(gen)
+            dense, info = store.build_dense(files.chunk_vectors(), files.segment_vectors, files.chunk_vectors().shape[1],
+                                            ann_threshold=len(files.chunk_vectors()) + 1)
+            manifest = {**files.manifest, "dense": info}
             files.close()
-        marker.write_text(generation, encoding="utf-8")
+            for f in (store.FAISS_FILE, store.MANIFEST):
+                (exact / gen.name / f).unlink()
+            import faiss
+
+            faiss.write_index(dense, str(exact / gen.name / store.FAISS_FILE))
+            (exact / gen.name / store.MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False),
+                                                           encoding="utf-8")
+            store.publish(exact, exact / gen.name)
+            done(exact, key)
+        out[f"{name}-exact"], out[f"{name}-ivf"] = exact, ivf
     return out
+
+
+def _with_distractors(work: Path, generation: str, embedder, n_chunks: int):  # type: ignore[no-untyped-def]
+    """The dev index's rows and vectors, followed by ``n_chunks`` distractor chunks."""
+    import numpy as np
+
+    from benchdata import plan, real_sentences, synthetic_chunk_vectors, synthetic_rows
+    from policyqa import store
+
+    print(f"writing the dev index with {n_chunks} distractor chunks (once)", file=sys.stderr, flush=True)
+    texts = real_sentences(devset=False)  # none of the dev set's sentences: distractors, not answers
+    vectors = np.asarray(embedder.encode(texts, batch_size=64), dtype=np.float32)
+    flat, offsets = plan(n_chunks, vectors)
+    documents, chunk_rows, segment_rows = synthetic_rows(texts, flat, offsets, n_chunks, prefix="distractor")
+    dev = store.IndexFiles(work / "index" / generation)
+    try:
+        dev_docs = [dev.document(d) for (d,) in dev.db.execute("SELECT doc_id FROM documents ORDER BY rowid")]
+        dev_chunks = dev.db.execute('SELECT doc_id, start, "end", page, n_tokens, first_segment, last_segment, text '
+                                    "FROM chunks ORDER BY id").fetchall()
+        dev_segments = dev.db.execute('SELECT doc_id, seq, start, "end", n_tokens FROM segments ORDER BY id').fetchall()
+        chunk_vectors = np.concatenate([dev.chunk_vectors(), synthetic_chunk_vectors(vectors, flat, offsets)])
+        segment_vectors = np.concatenate([dev.segment_vectors, vectors[flat].astype(np.float16)])
+        documents = dev_docs + documents
+        manifest = {**dev.manifest, "documents": {d.doc_id: d.content_hash for d in documents},
+                    "counts": {"documents": len(documents), "chunks": len(chunk_vectors),
+                               "segments": len(segment_vectors)}}
+    finally:
+        dev.close()
+    return store.GenerationData(documents=documents, chunk_rows=dev_chunks + chunk_rows,
+                                segment_rows=dev_segments + segment_rows, chunk_vectors=chunk_vectors,
+                                segment_vectors=segment_vectors, manifest=manifest)
