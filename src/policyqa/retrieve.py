@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,31 @@ from .config import Settings
 from .embedding import Embedder
 from .indexing import SEGMENTER
 from .schema import Answer, Document, Hit, IndexStatus
+
+
+# Query-time numpy and FAISS run on one thread. A multi-threaded product or search leaves its
+# threads spinning after it returns; on two cores they then slow the next question's embedding
+# about twofold (41 vs 17 ms a question beside a 10k-chunk search), and a single query gains
+# nothing from a second thread: FAISS's exact search of 10k vectors took 1.3 ms on one thread
+# against 1.9 on two, and IVF searches the same (scripts/bench_query.py measures the result).
+@lru_cache(maxsize=1)
+def _blas():  # type: ignore[no-untyped-def]
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        with _blas().limit(limits=1):
+            yield
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 class Retriever:
@@ -202,43 +228,39 @@ class Retriever:
     FILTER_BRUTE_FORCE_MAX = 20_000
 
     def _dense(self, qvec: np.ndarray, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+        with _one_thread():
+            return self._dense_search(np.ascontiguousarray(qvec, dtype=np.float32).reshape(-1), n, mask)
+
+    def _dense_search(self, q: np.ndarray, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
         import faiss
 
-        q = np.ascontiguousarray(qvec.reshape(1, -1), dtype=np.float32)
         index = self._files.faiss
-        exact = self._files.dense_info["type"] == "flat"
         if mask is None:
-            if exact:
-                # One matrix-vector product over the mapped vectors: the same exact scores as
-                # IndexFlatIP, about 3x faster for a single query (0.5 vs 1.7 ms at 10k chunks).
-                return self._exact(q[0], n, None)
-            scores, ids = index.search(q, min(n, self._files.n_chunks))
+            scores, ids = index.search(q[None, :], min(n, self._files.n_chunks))
             return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
         rows = np.flatnonzero(mask)
         if len(rows) <= self.FILTER_BRUTE_FORCE_MAX:
-            return self._exact(q[0], n, rows)
+            return self._exact(q, n, rows)
         bitmap = np.packbits(mask, bitorder="little")
         selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
-        if exact:
+        if self._files.dense_info["type"] == "flat":
             params = faiss.SearchParameters(sel=selector)
         else:
             # The filter removes part of every probed list: probe proportionally more lists.
             nprobe = min(index.nlist, int(np.ceil(index.nprobe * len(mask) / len(rows))))
             params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
-        scores, ids = index.search(q, min(n, len(rows)), params=params)
+        scores, ids = index.search(q[None, :], min(n, len(rows)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def _exact(self, q: np.ndarray, n: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
-        """The ``n`` best chunks by inner product (of ``rows`` if given), best first, ties by id."""
-        vectors = np.asarray(self._files.chunk_vectors())
-        sims = vectors @ q if rows is None else np.asarray(vectors[rows], dtype=np.float32) @ q
+    def _exact(self, q: np.ndarray, n: int, rows: np.ndarray) -> list[tuple[int, float]]:
+        """The ``n`` best of ``rows`` by inner product, best first, ties by id."""
+        sims = np.asarray(self._files.chunk_vectors()[rows], dtype=np.float32) @ q
         n = min(n, len(sims))
         if n <= 0:
             return []
         top = np.argpartition(-sims, n - 1)[:n]
         top = top[np.lexsort((top, -sims[top]))]
-        ids = top if rows is None else rows[top]
-        return [(int(i), float(sims[j])) for i, j in zip(ids, top)]
+        return [(int(rows[j]), float(sims[j])) for j in top]
 
     def _lexical(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
         if self._files.bm25 is None or n <= 0:

@@ -145,7 +145,8 @@ class Candidates:
     first: np.ndarray  # context row of the unit's first segment
     last: np.ndarray  # context row of its last (= first unless a sentence was rejoined)
     members: tuple[np.ndarray, ...]  # per hit: candidate rows inside that passage
-    window: tuple[np.ndarray, ...]  # per unit: context rows within WINDOW segments of it (itself included)
+    window_lo: np.ndarray  # per unit: context rows window_lo..window_hi-1 lie within WINDOW segments
+    window_hi: np.ndarray  # of it (itself included), in its run of directly following segments
     paragraph: np.ndarray  # per unit: paragraph number (units of one paragraph share it)
     context_paragraph: np.ndarray  # per context row: paragraph number
 
@@ -172,7 +173,6 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
         if first <= seq <= last:
             inside.setdefault(sid, set()).add(rank_of[cid])
     ctx_ids = sorted(by_seg, key=lambda sid: (by_seg[sid][0], by_seg[sid][1]))
-    ctx_row = {sid: i for i, sid in enumerate(ctx_ids)}
     texts = {d: retriever.document(d).text for d in {v[0] for v in by_seg.values()}}
     ctx_texts = [texts[by_seg[s][0]][by_seg[s][2]:by_seg[s][3]] for s in ctx_ids]
     ctx_terms = cache.segment_terms(ctx_ids, ctx_texts)
@@ -202,54 +202,54 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
     # Adjacency of fetched segments (same document, next in order), and paragraphs: a blank line
     # (or a gap in what was fetched) between two segments starts a new one.
     n_ctx = len(ctx_ids)
+    seg = [by_seg[sid] for sid in ctx_ids]
     follows = np.zeros(n_ctx, dtype=bool)  # row follows row - 1 directly
-    para = np.zeros(n_ctx, dtype=np.int64)
+    same = np.zeros(n_ctx, dtype=bool)  # ... and in the same paragraph
     for row in range(1, n_ctx):
-        a, b = by_seg[ctx_ids[row - 1]], by_seg[ctx_ids[row]]
-        follows[row] = a[0] == b[0] and b[1] == a[1] + 1
-        same = follows[row] and "\n\n" not in texts[a[0]][a[3]:b[2]]
-        para[row] = para[row - 1] + (0 if same else 1)
-    # Rows reachable from each row going back/forward through directly following segments.
-    run_start = np.zeros(n_ctx, dtype=np.int64)
-    run_end = np.full(n_ctx, n_ctx - 1, dtype=np.int64)
-    for row in range(1, n_ctx):
-        run_start[row] = run_start[row - 1] if follows[row] else row
-    for row in range(n_ctx - 2, -1, -1):
-        run_end[row] = run_end[row + 1] if follows[row + 1] else row
+        a, b = seg[row - 1], seg[row]
+        if a[0] == b[0] and b[1] == a[1] + 1:
+            follows[row] = True
+            same[row] = "\n\n" not in texts[a[0]][a[3]:b[2]]
+    para = np.cumsum(~same) - 1
+    # The run of directly following segments each row belongs to: [run_start, run_end].
+    idx = np.arange(n_ctx)
+    run_start = np.maximum.accumulate(np.where(follows, 0, idx))
+    breaks = np.flatnonzero(~follows)  # rows that start a run
+    run_end = (np.r_[breaks[1:], n_ctx] - 1)[np.searchsorted(breaks, idx, side="right") - 1]
 
-    def neighbour(row: int, step: int) -> int:
-        other = row + step
-        return other if (run_start[row] <= other <= run_end[row]) else -1
-
-    def window(first: int, last: int) -> np.ndarray:
-        return np.arange(max(run_start[first], first - WINDOW), min(run_end[last], last + WINDOW) + 1)
-
+    first = np.array([u[0] for u in units], dtype=np.int64)
+    last = np.array([u[1] for u in units], dtype=np.int64)
+    prev = np.where(first - 1 >= run_start[first], first - 1, -1)
+    nxt = np.where(last + 1 <= run_end[last], last + 1, -1)
     # A unit's vector: its segment's (re-normalised: stored as float16), or for a sentence
     # rejoined across a line break the normalised sum of its pieces.
-    vectors = np.zeros((len(units), dim), dtype=np.float32)
-    for i, (first, last, _) in enumerate(units):
-        vectors[i] = ctx_vectors[first] if last == first else ctx_vectors[first:last + 1].sum(0)
+    vectors = ctx_vectors[first]
+    for i in np.flatnonzero(last > first):
+        vectors[i] = ctx_vectors[first[i]:last[i] + 1].sum(0)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-    docs = tuple(by_seg[ctx_ids[u[0]]][0] for u in units)
-    starts = np.array([by_seg[ctx_ids[u[0]]][2] for u in units], dtype=np.int64)
-    ends = np.array([by_seg[ctx_ids[u[1]]][3] for u in units], dtype=np.int64)
+    docs = tuple(seg[f][0] for f in first)
+    starts = np.array([seg[f][2] for f in first], dtype=np.int64)
+    ends = np.array([seg[l][3] for l in last], dtype=np.int64)
+    members: list[list[int]] = [[] for _ in hits]
+    for i, u in enumerate(units):
+        for h in u[2]:
+            members[h].append(i)
     return Candidates(
         doc_ids=docs, starts=starts, ends=ends,
         texts=tuple(texts[d][s:e] for d, s, e in zip(docs, starts, ends)),
-        terms=tuple(tuple(t for r in range(u[0], u[1] + 1) for t in ctx_terms[r]) for u in units),
+        terms=tuple(ctx_terms[f] if f == l else tuple(t for r in range(f, l + 1) for t in ctx_terms[r])
+                    for f, l in zip(first.tolist(), last.tolist())),
         vectors=vectors,
         hit=np.array([min(u[2]) for u in units], dtype=np.int64),
         n_hits=np.array([len(u[2]) for u in units], dtype=np.int64),
-        prev=np.array([neighbour(u[0], -1) for u in units], dtype=np.int64),
-        next=np.array([neighbour(u[1], 1) for u in units], dtype=np.int64),
-        seq=np.array([by_seg[ctx_ids[u[0]]][1] for u in units], dtype=np.int64),
+        prev=prev, next=nxt,
+        seq=np.array([seg[f][1] for f in first], dtype=np.int64),
         context_terms=tuple(ctx_terms),
         context_vectors=ctx_vectors,
-        first=np.array([u[0] for u in units], dtype=np.int64),
-        last=np.array([u[1] for u in units], dtype=np.int64),
-        members=tuple(np.array([i for i, u in enumerate(units) if h in u[2]], dtype=np.int64)
-                      for h in range(len(hits))),
-        window=tuple(window(u[0], u[1]) for u in units),
-        paragraph=np.array([para[u[0]] for u in units], dtype=np.int64),
+        first=first, last=last,
+        members=tuple(np.array(m, dtype=np.int64) for m in members),
+        window_lo=np.maximum(run_start[first], first - WINDOW),
+        window_hi=np.minimum(run_end[last], last + WINDOW) + 1,
+        paragraph=para[first],
         context_paragraph=para,
     )

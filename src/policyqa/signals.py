@@ -196,8 +196,7 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
     bm25 = _bm25_counts(q, c_unit, lengths)
     # The question was most likely written about one paragraph and a few adjacent sentences:
     # evidence spread over the sentence's neighbourhood and paragraph counts too.
-    lo = np.array([w[0] for w in cands.window], dtype=np.int64)
-    hi = np.array([w[-1] + 1 for w in cands.window], dtype=np.int64)
+    lo, hi = cands.window_lo, cands.window_hi
     c_win = cum_c[hi] - cum_c[lo]
     cov_win = _cov(q, c_win)
     bm25_win = _bm25_counts(q, c_win, cum_l[hi] - cum_l[lo])
@@ -211,20 +210,23 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
     qsurface = set(_WORDS.findall(q.text.lower())) - _SURFACE_IGNORE
     surface = np.array([len(qsurface & _words(x)) / len(qsurface) for x in cands.texts]) \
         if qsurface else np.zeros(n)
-    cov_hit = np.array([_cov(q, (c_unit[rows].sum(0, keepdims=True))) [0] if len(rows) else 0.0
-                        for rows in cands.members])
-    cov_passage = np.zeros(n)
+    held_by = np.zeros((len(cands.members), n))  # passage x unit: 1 where the passage holds the unit
     for h, rows in enumerate(cands.members):
-        cov_passage[rows] = np.maximum(cov_passage[rows], cov_hit[h])
+        held_by[h, rows] = 1.0
+    cov_hit = _cov(q, held_by @ c_unit)
+    cov_passage = (held_by * cov_hit[:, None]).max(axis=0) if len(held_by) else np.zeros(n)
 
     bigram = np.zeros(n)
     if q.bigrams:
-        for i, t in enumerate(cands.terms):
+        # A question bigram needs two question terms in the unit: most units have fewer.
+        for i in np.flatnonzero(c_unit.sum(axis=1) >= 2):
+            t = cands.terms[i]
             bigram[i] = len(q.bigrams & set(zip(t, t[1:]))) / len(q.bigrams)
     names = np.zeros(n)
     if q.names:
-        pats = [re.compile(rf"(?<!\w){re.escape(nm)}(?!\w)") for nm in q.names]
-        names = np.array([sum(bool(p.search(lo)) for p in pats) / len(pats) for lo in (x.lower() for x in cands.texts)])
+        pats = [(nm, re.compile(rf"(?<!\w){re.escape(nm)}(?!\w)")) for nm in q.names]
+        names = np.array([sum(nm in low and bool(p.search(low)) for nm, p in pats) / len(pats)
+                          for low in (x.lower() for x in cands.texts)])
     qset = set(q.terms)
     new_terms = np.log1p([len(s - qset) for s in sets])
 
