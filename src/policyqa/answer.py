@@ -192,7 +192,8 @@ def _rank_hits(scored: Scored) -> tuple[Hit, ...]:
     """The passages in the order of their best sentence: the one holding the answer first."""
     best = [float(scored.scores[rows].max()) if len(rows) else -np.inf for rows in scored.candidates.members]
     order = sorted(range(len(scored.hits)), key=lambda h: (-best[h], h))
-    return tuple(replace(scored.hits[h], rank=i) for i, h in enumerate(order, 1))
+    # Hit(**...) rather than dataclasses.replace, which re-reads the fields on every call.
+    return tuple(Hit(**{**vars(scored.hits[h]), "rank": i}) for i, h in enumerate(order, 1))
 
 
 def _sentence(retriever: "Retriever", scored: Scored, row: int) -> AnswerSentence:

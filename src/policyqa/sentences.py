@@ -12,6 +12,7 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -117,8 +118,8 @@ WINDOW = 2  # neighbouring sentences fetched on each side of a passage, for cont
 
 def _continues(text: str, a: tuple[int, int], b: tuple[int, int]) -> bool:
     head = text[b[0]:b[0] + 1]
-    return (not _CLOSED.search(text[a[0]:a[1]]) and "\n\n" not in text[a[1]:b[0]]
-            and (head.islower() or head.isdigit()))
+    return ((head.islower() or head.isdigit()) and "\n\n" not in text[a[1]:b[0]]
+            and not _CLOSED.search(text[a[0]:a[1]]))
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,33 @@ class Candidates:
         return len(self.starts)
 
 
+class _Span:
+    """The part of a document's text that a question needs, sliced with the document's offsets."""
+
+    __slots__ = ("text", "offset")
+
+    def __init__(self, text: str, offset: int) -> None:
+        self.text, self.offset = text, offset
+
+    def __getitem__(self, part: slice) -> str:
+        return self.text[part.start - self.offset:part.stop - self.offset]
+
+
+def _text_spans(files: "IndexFiles", segments: "Iterable[tuple[str, int, int, int]]") -> dict[str, _Span]:
+    """Per document, its text from the first to the last of ``segments`` (doc, seq, start, end):
+    only that much is read, not whole (possibly long) documents."""
+    bounds: dict[str, tuple[int, int]] = {}
+    for doc, _, start, end in segments:
+        lo, hi = bounds.get(doc, (start, end))
+        bounds[doc] = (min(lo, start), max(hi, end))
+    out = {}
+    for doc, (lo, hi) in bounds.items():
+        row = files.db.execute("SELECT substr(text, ?, ?) FROM documents WHERE doc_id = ?",
+                               (lo + 1, hi - lo, doc)).fetchone()
+        out[doc] = _Span(row[0], lo)
+    return out
+
+
 def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
     """Every sentence of ``hits`` (deduplicated across overlapping passages) and its neighbours."""
     files = retriever.files
@@ -173,7 +201,7 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
         if first <= seq <= last:
             inside.setdefault(sid, set()).add(rank_of[cid])
     ctx_ids = sorted(by_seg, key=lambda sid: (by_seg[sid][0], by_seg[sid][1]))
-    texts = {d: retriever.document(d).text for d in {v[0] for v in by_seg.values()}}
+    texts = _text_spans(files, by_seg.values())
     ctx_texts = [texts[by_seg[s][0]][by_seg[s][2]:by_seg[s][3]] for s in ctx_ids]
     ctx_terms = cache.segment_terms(ctx_ids, ctx_texts)
     dim = files.segment_vectors.shape[1]
