@@ -241,3 +241,15 @@ def test_ann_threshold_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("POLICYQA_ANN_THRESHOLD", "lots")
     with pytest.raises(PolicyQAError, match="POLICYQA_ANN_THRESHOLD"):
         Settings()
+
+
+def test_query_time_thread_limits_are_restored(default_retriever):
+    # Searches run numpy and FAISS on one thread (spinning helper threads slow the next
+    # embedding); the process's own settings must come back unchanged afterwards.
+    import faiss
+    from threadpoolctl import threadpool_info
+
+    before = (faiss.omp_get_max_threads(), [i["num_threads"] for i in threadpool_info()])
+    assert default_retriever.search("AI Safety Summit", k=5)
+    assert default_retriever.search("AI Safety Summit", k=5, doc_ids=default_retriever.doc_ids()[:2])
+    assert (faiss.omp_get_max_threads(), [i["num_threads"] for i in threadpool_info()]) == before
