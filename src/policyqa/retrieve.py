@@ -99,7 +99,6 @@ class Retriever:
             raise KeyError(f"no document {doc_id!r} in the index")
         return doc
 
-
     def doc_ids(self) -> list[str]:
         return [r[0] for r in self._files.db.execute("SELECT doc_id FROM documents ORDER BY doc_id")]
 
