@@ -253,3 +253,17 @@ def test_query_time_thread_limits_are_restored(default_retriever):
     assert default_retriever.search("AI Safety Summit", k=5)
     assert default_retriever.search("AI Safety Summit", k=5, doc_ids=default_retriever.doc_ids()[:2])
     assert (faiss.omp_get_max_threads(), [i["num_threads"] for i in threadpool_info()]) == before
+
+
+def test_concurrent_searches_leave_thread_settings_as_they_found_them(default_retriever):
+    # The web chat searches from several threads at once; BLAS's thread count is process-wide.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    before = [i["num_threads"] for i in threadpool_info()]
+    questions = ["AI Safety Summit", "tuition fees", "Tsinghua University", "population of London"] * 25
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda q: default_retriever.search(q, k=3), questions))
+    assert all(results)
+    assert [i["num_threads"] for i in threadpool_info()] == before

@@ -32,17 +32,23 @@ def _blas():  # type: ignore[no-untyped-def]
     return ThreadpoolController().select(user_api="blas")
 
 
+# BLAS's thread count is process-wide: searches from several threads (the web chat's users) take
+# turns, so that each restores the setting it found and none leaves another's in place.
+_ONE_THREAD_LOCK = threading.Lock()
+
+
 @contextmanager
 def _one_thread() -> Iterator[None]:
     import faiss
 
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        with _blas().limit(limits=1):
-            yield
-    finally:
-        faiss.omp_set_num_threads(threads)
+    with _ONE_THREAD_LOCK:
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            with _blas().limit(limits=1):
+                yield
+        finally:
+            faiss.omp_set_num_threads(threads)
 
 
 class Retriever:
