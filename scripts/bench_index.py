@@ -44,21 +44,19 @@ from benchdata import real_sentences, write_corpus  # noqa: E402
 
 from policyqa import Settings, build_index  # noqa: E402
 from policyqa.embedding import Embedder  # noqa: E402
-from policyqa.store import DB, read_current  # noqa: E402
+from policyqa.store import DB, IndexFiles, read_current  # noqa: E402
 
 
 def embedded_texts(index_dir: Path, doc_ids: set[str] | None = None) -> list[str]:
     """The distinct chunk and sentence texts an index holds (of ``doc_ids`` if given): exactly
     what its build embedded."""
-    db = sqlite3.connect(read_current(index_dir) / DB)
+    files = IndexFiles(read_current(index_dir))
     where, params = "", ()
     if doc_ids is not None:
         where, params = f" WHERE doc_id IN ({','.join('?' * len(doc_ids))})", tuple(doc_ids)
-    chunks = [r[0] for r in db.execute("SELECT text FROM chunks" + where, params)]
-    sentences = [r[0] for r in db.execute(
-        'SELECT substr(d.text, s.start + 1, s."end" - s.start) FROM segments s JOIN documents d USING (doc_id)'
-        + where.replace("doc_id", "s.doc_id"), params)]
-    db.close()
+    chunks = [r[0] for r in files.db.execute("SELECT text FROM chunks" + where, params)]
+    sentences = [text for _, text in files.segment_texts(doc_ids)]
+    files.close()
     return sorted(set(chunks) | set(sentences), key=len)
 
 

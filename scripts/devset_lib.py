@@ -167,10 +167,9 @@ def variant_indexes(work: Path, embedder, distractors: int) -> dict[str, Path]: 
         shutil.copytree(work / "index" / generation, index / generation)
         (index / "CURRENT").write_text(generation, encoding="utf-8")
         files = store.IndexFiles(index / generation)
-        rows = files.db.execute('SELECT substr(d.text, s.start + 1, s."end" - s.start) FROM segments s '
-                                "JOIN documents d ON d.doc_id = s.doc_id ORDER BY s.id").fetchall()
+        rows = files.segment_texts()
         files.close()
-        vectors = embedder.encode([r[0] for r in rows], batch_size=32)
+        vectors = embedder.encode([text for _, text in rows], batch_size=32)
         np.save(index / generation / store.SEGMENT_VECTORS, np.asarray(vectors, dtype=np.float32))
         done(index, generation)
 

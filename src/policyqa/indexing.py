@@ -247,10 +247,7 @@ def _previous_vectors(previous: store.IndexFiles, doc_ids: set[str]) -> dict[str
     for cid, text in previous.db.execute(f"SELECT id, text FROM chunks WHERE doc_id IN ({marks})",
                                          tuple(doc_ids)):
         out[text] = np.asarray(chunk_vectors[cid], dtype=np.float32)
-    rows = previous.db.execute(
-        "SELECT s.id, substr(d.text, s.start + 1, s.\"end\" - s.start) FROM segments s "
-        f"JOIN documents d ON d.doc_id = s.doc_id WHERE s.doc_id IN ({marks})", tuple(doc_ids)).fetchall()
-    for sid, text in rows:
+    for sid, text in previous.segment_texts(doc_ids):
         # Sentence vectors are stored as float16; a chunk vector of the same text is more precise.
         out.setdefault(text, np.asarray(previous.segment_vectors[sid], dtype=np.float32))
     return out

@@ -51,6 +51,17 @@ def _one_thread() -> Iterator[None]:
             faiss.omp_set_num_threads(threads)
 
 
+def _best(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` highest ``scores``, best first, ties (at the cut too) by position."""
+    top = np.arange(len(scores))
+    if n <= 0:
+        return top[:0]
+    if len(scores) > n:
+        cut = -np.partition(-scores, n - 1)[n - 1]  # the n-th best score
+        top = np.flatnonzero(scores >= cut)
+    return top[np.lexsort((top, -scores[top]))][:n]
+
+
 class Retriever:
     """Search an index built by ``build_index``. Open with ``Retriever.open(index_dir)``.
 
@@ -260,12 +271,7 @@ class Retriever:
     def _exact(self, q: np.ndarray, n: int, rows: np.ndarray) -> list[tuple[int, float]]:
         """The ``n`` best of ``rows`` by inner product, best first, ties by id."""
         sims = np.asarray(self._files.chunk_vectors()[rows], dtype=np.float32) @ q
-        n = min(n, len(sims))
-        if n <= 0:
-            return []
-        top = np.argpartition(-sims, n - 1)[:n]
-        top = top[np.lexsort((top, -sims[top]))]
-        return [(int(rows[j]), float(sims[j])) for j in top]
+        return [(int(rows[j]), float(sims[j])) for j in _best(sims, n)]
 
     def _lexical(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
         if self._files.bm25 is None or n <= 0:
@@ -276,14 +282,9 @@ class Retriever:
         scores = np.asarray(self._files.bm25.get_scores(tokens), dtype=np.float32)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
-        # Rank only the chunks holding a query term (a partition over every chunk costs ~5 ms at
-        # 1M); best first, ties by chunk id.
-        top = np.flatnonzero(scores > 0)
-        if len(top) > n:
-            cut = -np.partition(-scores[top], n - 1)[n - 1]  # the n-th best score
-            top = top[scores[top] >= cut]
-        top = top[np.lexsort((top, -scores[top]))][:n]
-        return [(int(i), float(scores[i])) for i in top]
+        # Rank only the chunks holding a query term (a partition over every chunk costs ~5 ms at 1M).
+        held = np.flatnonzero(scores > 0)
+        return [(int(held[j]), float(scores[held[j]])) for j in _best(scores[held], n)]
 
     def _hits(self, ids: list[int], score: dict[int, float], dense: dict[int, float],
               lexical: dict[int, float]) -> list[Hit]:

@@ -91,8 +91,7 @@ def precompute_terms(retriever: "Retriever") -> int:
     hold), so no query pays for it; returns how many. Without it, terms are memoised as queries
     first touch them. Costs about 15 ms per 1,000 sentences."""
     files = retriever.files
-    rows = files.db.execute('SELECT s.id, substr(d.text, s.start + 1, s."end" - s.start) FROM segments s '
-                            "JOIN documents d ON d.doc_id = s.doc_id").fetchall()
+    rows = files.segment_texts()
     index_cache(files).segment_terms([r[0] for r in rows], [r[1] for r in rows])
     return len(rows)
 

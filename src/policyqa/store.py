@@ -31,6 +31,7 @@ import shutil
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -439,6 +440,15 @@ class IndexFiles:
                             source=row[9], licence=row[10])
         return Document(doc_id=row[0], path=row[1], kind=row[2], text=row[12], meta=meta,
                         content_hash=row[3], page_starts=tuple(json.loads(row[11] or "[]")))
+
+    def segment_texts(self, doc_ids: Iterable[str] | None = None) -> list[tuple[int, str]]:
+        """(segment id, text) of every segment (of ``doc_ids`` if given), by id: the sentence texts
+        a build embedded."""
+        sql = 'SELECT s.id, substr(d.text, s.start + 1, s."end" - s.start) FROM segments s JOIN documents d USING (doc_id)'
+        if doc_ids is None:
+            return self.db.execute(sql + " ORDER BY s.id").fetchall()
+        ids = tuple(doc_ids)
+        return self.db.execute(sql + f" WHERE s.doc_id IN ({','.join('?' * len(ids))}) ORDER BY s.id", ids).fetchall()
 
     def segments_between(self, doc_id: str, start: int, end: int) -> list[tuple[int, int, int]]:
         """(segment id, start, end) of the document's segments lying inside [start, end)."""
