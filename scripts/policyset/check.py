@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Validate scripts/policyset/questions.jsonl against the corpus.
+
+Checks (errors make the exit status non-zero):
+  * every line parses as JSON and has the required fields and types;
+  * qids are unique; kind is one of the allowed kinds;
+  * answerable items: non-empty answers, doc_ids all in the dev part, and every
+    answer string occurs in the clean text of at least one listed doc;
+  * unanswerable items: answers == [], evidence is null, a "check" note exists.
+Warnings (printed, not fatal):
+  * an answer string that is not inside the evidence sentence (after cleaning);
+  * an evidence sentence not found verbatim in any listed doc's clean text;
+  * an answer longer than 8 words;
+  * a dev-part document NOT listed in doc_ids whose clean text contains an
+    answer string (review by hand: may be a coincidental match);
+  * an unanswerable item whose distinctive terms appear in a corpus doc.
+Clean text = strip the first YAML front-matter block, remove <...> tags, drop a
+backslash before punctuation, remove '*', collapse all whitespace to single spaces.
+Standard library only; reads the corpus once.  Usage: python3 check.py
+"""
+import json, os, re, sys, collections
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.normpath(os.path.join(HERE, '..', '..', 'corpus'))
+sys.path.insert(0, HERE)
+from cleantext import clean  # noqa: E402
+
+DEV = [
+    'tpp-2023-05-16-senate-judiciary-oversight-of-ai-altman-hearing.md',
+    'us-crs-if13204-china-15th-five-year-plan-st-priorities.md',
+    'us-crs-in12669-pentagon-anthropic-dispute-autonomous-weapons.md',
+    'us-wh-2022-08-09-fact-sheet-chips-and-science-act.md',
+    'us-wh-2023-04-27-sullivan-brookings-renewing-economic-leadership.md',
+    'us-wh-2023-11-01-fact-sheet-harris-us-ai-initiatives.md',
+    'us-wh-2023-11-01-harris-speech-future-of-ai-london.md',
+    'us-wh-2023-11-01-readout-harris-sunak-meeting.md',
+    'us-wh-2023-11-15-biden-press-conference-woodside.md',
+    'us-wh-2023-11-15-biden-xi-remarks-before-meeting-woodside.md',
+    'us-wh-2023-11-15-readout-biden-xi-woodside.md',
+    'us-wh-2024-05-14-fact-sheet-section-301-tariffs-china.md',
+    'us-wh-2024-05-15-nsc-statement-us-prc-ai-talks-geneva.md',
+    'us-wh-2024-08-09-fact-sheet-chips-act-two-years.md',
+    'us-wh-2024-10-24-sullivan-ai-and-national-security-ndu.md',
+    'us-wh-2024-11-16-readout-biden-xi-lima.md',
+    'us-wh-2024-11-17-sullivan-gaggle-biden-xi-lima.md',
+    'us-wh-2025-01-13-fact-sheet-ai-diffusion-rule.md',
+]
+KINDS = {'fact', 'figure', 'comparison', 'who', 'what-said', 'stance'}
+FIELDS = ['qid', 'question', 'kind', 'answerable', 'doc_ids', 'answers', 'speaker', 'evidence']
+
+
+def norm(s):
+    return re.sub(r'\s+', ' ', s).strip()
+
+
+def main():
+    texts = {}
+    for name in sorted(os.listdir(CORPUS)):
+        if name.endswith('.md'):
+            with open(os.path.join(CORPUS, name), encoding='utf-8') as f:
+                texts[name] = clean(f.read())
+    new_docs = [n for n in texts if n.startswith(('us-wh-', 'us-crs-', 'tpp-'))]
+    held_out = sorted(set(new_docs) - set(DEV))
+    errors, warnings = [], []
+    for d in DEV:
+        if d not in texts:
+            errors.append('dev doc missing from corpus: %s' % d)
+
+    seen = set()
+    kinds = collections.Counter()
+    n_ans = n_unans = 0
+    path = os.path.join(HERE, 'questions.jsonl')
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().split('\n')
+    for ln, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            q = json.loads(line)
+        except json.JSONDecodeError as e:
+            errors.append('line %d: JSON error: %s' % (ln, e))
+            continue
+        qid = q.get('qid', 'line%d' % ln)
+        for fld in FIELDS:
+            if fld not in q:
+                errors.append('%s: missing field %s' % (qid, fld))
+        if qid in seen:
+            errors.append('%s: duplicate qid' % qid)
+        seen.add(qid)
+        if q.get('kind') not in KINDS:
+            errors.append('%s: bad kind %r' % (qid, q.get('kind')))
+        docs = q.get('doc_ids') or []
+        for d in docs:
+            if d not in texts:
+                errors.append('%s: doc_id not in corpus: %s' % (qid, d))
+        answers = q.get('answers')
+        if not isinstance(answers, list):
+            errors.append('%s: answers must be a list' % qid)
+            answers = []
+        if q.get('answerable') is True:
+            n_ans += 1
+            kinds[q.get('kind')] += 1
+            if not answers:
+                errors.append('%s: answerable but no answers' % qid)
+            if not docs:
+                errors.append('%s: answerable but no doc_ids' % qid)
+            for d in docs:
+                if d not in DEV:
+                    errors.append('%s: doc_id outside the dev part: %s' % (qid, d))
+            ev = norm(q.get('evidence') or '')
+            if not ev:
+                errors.append('%s: answerable but no evidence' % qid)
+            elif not any(ev in texts.get(d, '') for d in docs):
+                warnings.append('%s: evidence not verbatim in a listed doc (markup/links?)' % qid)
+            for a in answers:
+                if not isinstance(a, str) or not a.strip():
+                    errors.append('%s: empty/non-string answer' % qid)
+                    continue
+                if not any(a in texts.get(d, '') for d in docs):
+                    errors.append('%s: answer %r not found in clean text of listed docs' % (qid, a))
+                if ev and a not in ev:
+                    warnings.append('%s: answer %r not inside the evidence sentence' % (qid, a))
+                if len(a.split()) > 8:
+                    warnings.append('%s: answer %r longer than 8 words' % (qid, a))
+                if len(a) >= 6:
+                    others = [d for d in DEV if d not in docs and a in texts[d]]
+                    if others:
+                        warnings.append('%s: answer %r also occurs in unlisted dev doc(s): %s'
+                                        % (qid, a, ', '.join(others)))
+        elif q.get('answerable') is False:
+            n_unans += 1
+            kinds['unanswerable:' + str(q.get('kind'))] += 1
+            if answers:
+                errors.append('%s: unanswerable but answers non-empty' % qid)
+            if q.get('evidence') is not None:
+                errors.append('%s: unanswerable but evidence not null' % qid)
+            if not q.get('check'):
+                errors.append('%s: unanswerable without a "check" note' % qid)
+        else:
+            errors.append('%s: answerable must be true or false' % qid)
+
+    print('corpus docs: %d (new primary sources: %d; dev part: %d; held-out: %d)'
+          % (len(texts), len(new_docs), len(DEV), len(held_out)))
+    print('questions: %d answerable, %d unanswerable, %d total' % (n_ans, n_unans, n_ans + n_unans))
+    print('answerable per kind:')
+    for k in sorted(KINDS):
+        print('  %-10s %3d' % (k, kinds[k]))
+    print('unanswerable per kind:')
+    for k in sorted(KINDS):
+        if kinds['unanswerable:' + k]:
+            print('  %-10s %3d' % (k, kinds['unanswerable:' + k]))
+    print('warnings: %d' % len(warnings))
+    for w in warnings:
+        print('  WARN ' + w)
+    print('errors: %d' % len(errors))
+    for e in errors:
+        print('  ERROR ' + e)
+    return 1 if errors else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
