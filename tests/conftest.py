@@ -20,6 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT / "corpus"
 
 
+def _count_default_documents() -> int:
+    from policyqa.documents import iter_corpus_files
+
+    return sum(1 for _ in iter_corpus_files([DEFAULT_CORPUS]))
+
+
+# The documents `policyqa index corpus` indexes (SOURCES.md and originals/ are ignored).
+DEFAULT_DOCS = _count_default_documents()
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from policyqa.embedding import Embedder

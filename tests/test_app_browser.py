@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import DEFAULT_DOCS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT / "corpus"
@@ -178,7 +179,7 @@ def test_chat_follow_up_sources_upload_and_not_found(server, browser, tmp_path):
 
     # 1. First screen: example questions from the default corpus, and the index status.
     page.get_by_text("How many countries attended the AI Safety Summit?").first.wait_for()
-    page.wait_for_function("document.querySelector('#pqa-status').innerText.includes('18 documents')",
+    page.wait_for_function("document.querySelector('#pqa-status').innerText.includes('" + str(DEFAULT_DOCS) + " documents')",
                            timeout=30_000)
     shot(page, "01-first-screen.png")
 

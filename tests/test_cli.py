@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from policyqa import Hit, IndexStatus, Retriever, cli
+from conftest import DEFAULT_DOCS
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -92,9 +93,9 @@ def test_status_plain_and_json(default_index, capsys, monkeypatch):
     code, out, _ = run(capsys, "status", "--json")
     assert code == 0
     status = IndexStatus(**{**json.loads(out), "documents": tuple(json.loads(out)["documents"])})
-    assert status.n_documents == 18 and status.index_dir == str(default_index)
+    assert status.n_documents == DEFAULT_DOCS and status.index_dir == str(default_index)
     code, out, _ = run(capsys, "status")
-    assert code == 0 and "18 documents" in out and "sentence-transformers/all-MiniLM-L6-v2" in out
+    assert code == 0 and f"{DEFAULT_DOCS} documents" in out and "sentence-transformers/all-MiniLM-L6-v2" in out
 
 
 def test_errors_are_one_line_and_exit_1(tmp_path, capsys):

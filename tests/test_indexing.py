@@ -21,6 +21,7 @@ from policyqa import (IndexBusyError, IndexCorruptError, IndexMismatchError, Ind
                       Retriever, Settings, build_index, cli)
 from policyqa.config import ChunkSettings
 from policyqa.embedding import BUNDLED_SHA256, Embedder, bundled_model_path
+from conftest import DEFAULT_DOCS
 
 
 def open_index(index_dir: Path, embedder) -> Retriever:
@@ -77,12 +78,12 @@ def test_unchanged_corpus_embeds_nothing_and_writes_nothing(default_copy, embedd
     report = build_index(corpus, index_dir, embedder=embedder)
     assert (report.embedded_texts, report.wrote, report.added, report.updated, report.removed, report.failed) == (
         0, False, (), (), (), ())
-    assert len(report.unchanged) == report.n_documents == n_docs == 18
+    assert len(report.unchanged) == report.n_documents == n_docs == DEFAULT_DOCS
     assert sorted(os.listdir(index_dir)) == listing and (index_dir / "CURRENT").read_text() == current
     # The command says so too.
     assert cli.main(["index", str(corpus), "--index", str(index_dir), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("index unchanged: added 0, updated 0, removed 0, unchanged 18, failed 0")
+    assert out.startswith(f"index unchanged: added 0, updated 0, removed 0, unchanged {DEFAULT_DOCS}, failed 0")
     assert "embedded 0 texts" in out
 
 

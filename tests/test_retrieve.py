@@ -10,6 +10,7 @@ import pytest
 
 from makefiles import make_pdf
 from policyqa import Hit, Retriever, build_index
+from conftest import DEFAULT_DOCS
 
 QUESTIONS = [
     "How many countries attended the AI Safety Summit?",
@@ -108,11 +109,16 @@ def test_filter_by_date_range_excludes_unknown_dates(small_retriever, default_re
     for (date_from, date_to), expected in by_range.items():
         found = {h.doc_id for h in r.search(query, k=20, date_from=date_from, date_to=date_to)}
         assert found == expected, (date_from, date_to, found)
-    # The default corpus: only the executive order (2023-10-30) and the column (2023-12) have dates.
-    hits = default_retriever.search("artificial intelligence", k=50, date_from="2023-01-01", date_to="2023-12-31")
-    assert hits and {h.doc_id for h in hits} <= {"us-eo-14110-safe-secure-trustworthy-ai.md",
-                                                 "seed-uktn-china-ai-collaboration.md"}
-    assert default_retriever.search("artificial intelligence", k=5, date_from="2024") == []
+    # The default corpus: every hit's document was published in range, and undated ones never match.
+    d = default_retriever
+    hits = d.search("artificial intelligence", k=50, date_from="2023-01-01", date_to="2023-12-31")
+    published = {h.doc_id: d.document(h.doc_id).meta.published for h in hits}
+    assert hits and all(p is not None and p.startswith("2023") for p in published.values()), published
+    assert "us-eo-14110-safe-secure-trustworthy-ai.md" in published
+    later = {h.doc_id: d.document(h.doc_id).meta.published
+             for h in d.search("artificial intelligence", k=50, date_from="2025")}
+    assert later and all(p is not None and p >= "2025" for p in later.values()), later
+    assert d.search("artificial intelligence", k=5, date_from="2027") == []
 
 
 def test_dense_search_matches_a_numpy_oracle(default_retriever):
@@ -179,6 +185,6 @@ def test_hit_is_a_plain_dataclass_for_json(default_retriever):
 def test_status_describes_the_index(default_retriever, default_index):
     status = default_retriever.status()
     assert status.index_dir == str(default_index)
-    assert status.n_documents == len(status.documents) == 18
+    assert status.n_documents == len(status.documents) == DEFAULT_DOCS
     assert status.n_chunks == default_retriever.files.n_chunks > 100
     assert status.model == "sentence-transformers/all-MiniLM-L6-v2"

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DEFAULT_CORPUS, ROOT
+from conftest import DEFAULT_CORPUS, DEFAULT_DOCS, ROOT
 from policyqa import PolicyQAError, Retriever, Settings, build_index
 from policyqa.store import ANN_RECALL, CHUNK_DOCS, MANIFEST, read_current
 
@@ -203,7 +203,7 @@ def test_no_change_reindex_reads_the_manifest_only(default_index, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     wrote, n_chunks, unchanged, heavy = json.loads(out.stdout.strip().splitlines()[-1])
     manifest = json.loads((read_current(index) / MANIFEST).read_text(encoding="utf-8"))
-    assert (wrote, n_chunks, unchanged, heavy) == (False, manifest["counts"]["chunks"], 18, [])
+    assert (wrote, n_chunks, unchanged, heavy) == (False, manifest["counts"]["chunks"], DEFAULT_DOCS, [])
 
 
 def test_repeated_questions_are_embedded_once(default_retriever, monkeypatch):

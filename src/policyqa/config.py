@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from . import fusion_weights as _F
 from .errors import PolicyQAError
 
 # Bump when the on-disk layout changes; an index with another version must be rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: contextual headers (headers.py)
 
 ENV_INDEX = "POLICYQA_INDEX"
 ENV_CORPUS = "POLICYQA_CORPUS"
@@ -52,11 +53,17 @@ class Settings:
     chunking: ChunkSettings = ChunkSettings()
     max_file_mb: float = 20.0  # larger files are reported, not indexed: they would take hours
     batch_size: int = 32
-    # Reciprocal rank fusion: score = sum(w / (rrf_k + rank)). Chosen on the dev set (scripts/eval.py).
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    lexical_weight: float = 1.0
-    candidates: int = 50  # hits taken from each retriever before fusion
+    # How the dense and lexical halves are fused (retrieve.fuse): "rrf", weighted reciprocal rank
+    # fusion, sum(w / (rrf_k + rank)); or "linear", a weighted sum of min-max normalised scores.
+    # Each half adds its contextual-header score (headers.py) times its header weight. Chosen by
+    # leave-one-document-out cross-validation (scripts/fit_fusion.py writes fusion_weights.py).
+    fusion: str = _F.METHOD
+    rrf_k: int = _F.RRF_K
+    dense_weight: float = _F.DENSE_WEIGHT
+    lexical_weight: float = _F.LEXICAL_WEIGHT
+    header_dense_weight: float = _F.HEADER_DENSE_WEIGHT
+    header_lexical_weight: float = _F.HEADER_LEXICAL_WEIGHT
+    candidates: int = 50  # hits taken from each half before fusion
     # From this many chunks the index is built with an approximate (IVF) dense index tuned to
     # recall@10 >= 0.99 of exact search; below it search is exact. Applies at build time.
     ann_threshold: int = field(default_factory=lambda: _env_int(ENV_ANN_THRESHOLD, DEFAULT_ANN_THRESHOLD))

@@ -17,6 +17,7 @@ from .config import Settings
 from .documents import iter_corpus_files, load_document
 from .embedding import Embedder
 from .errors import DocumentError, IndexBusyError, IndexMissingError
+from .headers import header_text
 from .schema import Document, FailedFile, IndexReport
 
 # Names the sentence-splitting and chunk-packing code; bump it when boundaries change so that
@@ -217,11 +218,32 @@ def _assemble(previous: store.IndexFiles | None, carried: set[str], loaded: list
     if new_seg_texts:
         seg_vecs.append(np.stack([vectors[t] for t in new_seg_texts]))
     empty = np.zeros((0, dim), dtype=np.float32)
+    header_texts, header_vectors, chunk_headers, n_headers = _headers(documents, chunk_rows, previous, embedder,
+                                                                      settings.batch_size)
     data = store.GenerationData(
         documents=documents, chunk_rows=chunk_rows, segment_rows=segment_rows,
         chunk_vectors=np.concatenate(chunk_vecs) if chunk_vecs else empty,
-        segment_vectors=np.concatenate(seg_vecs) if seg_vecs else empty, manifest={})
-    return data, len(todo)
+        segment_vectors=np.concatenate(seg_vecs) if seg_vecs else empty, manifest={},
+        header_texts=header_texts, header_vectors=header_vectors, chunk_headers=chunk_headers)
+    return data, len(todo) + n_headers
+
+
+def _headers(documents: list[Document], chunk_rows: list[tuple], previous: store.IndexFiles | None,
+             embedder: Embedder, batch_size: int) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+    """Each chunk's contextual header (headers.py): distinct texts, their vectors (reused from
+    the previous generation by text), per-chunk header ids, and how many texts were embedded."""
+    meta = {d.doc_id: d.meta for d in documents}
+    ids: dict[str, int] = {}
+    chunk_headers = np.empty(len(chunk_rows), dtype=np.int32)
+    for i, row in enumerate(chunk_rows):
+        chunk_headers[i] = ids.setdefault(header_text(meta[row[0]]), len(ids))
+    texts = list(ids)
+    known = dict(zip(previous.header_texts, previous.header_vectors)) if previous is not None else {}
+    todo = [t for t in texts if t not in known]
+    vectors = {**known, **dict(zip(todo, embedder.encode(todo, batch_size=batch_size) if todo else []))}
+    stacked = (np.stack([np.asarray(vectors[t], dtype=np.float32) for t in texts]) if texts
+               else np.zeros((0, embedder.dim), dtype=np.float32))
+    return texts, stacked, chunk_headers, len(todo)
 
 
 def _memo(counter: TokenCounter) -> TokenCounter:

@@ -4,6 +4,7 @@ weighted reciprocal rank fusion, with filters on documents and publication dates
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -165,24 +166,69 @@ class Retriever:
         ``doc_ids`` keeps only those documents; ``date_from``/``date_to`` (ISO, inclusive, by
         prefix: "2023" or "2023-11") keep documents whose publication date is known and in range.
         """
-        question = question.strip()
-        if not question or k <= 0 or self._files.n_chunks == 0:
+        pool = self.candidate_pool(question, max(self.settings.candidates, k), doc_ids=doc_ids,
+                                   date_from=date_from, date_to=date_to)
+        if pool is None:
             return []
+        fused, dense, lexical = fuse(pool, self.settings)
+        best = _best(fused, k)
+        ids = [int(pool.ids[j]) for j in best]
+        return self._hits(ids, {c: float(fused[j]) for c, j in zip(ids, best)},
+                          {c: float(dense[j]) for c, j in zip(ids, best)},
+                          {c: float(lexical[j]) for c, j in zip(ids, best) if pool.lexical_rank[j] > 0})
+
+    def candidate_pool(self, question: str, n: int, *, doc_ids: Iterable[str] | None = None,
+                       date_from: str | None = None, date_to: str | None = None) -> "Pool | None":
+        """The union of the ``n`` best chunks of each half, with every score fusion needs.
+
+        The lexical half ranks chunks by their BM25 plus the header field's times its weight, so
+        a question naming its source ("in the Lima readout") reaches that document's chunks.
+        """
+        question = question.strip()
+        if not question or n <= 0 or self._files.n_chunks == 0:
+            return None
         mask = self._mask(doc_ids, date_from, date_to)
         if mask is not None and not mask.any():
-            return []
-        n = max(self.settings.candidates, k)
-        qvec = self.embed_query(question)
-        dense = self._dense(qvec, n, mask)
-        lexical = self._lexical(question, n, mask)
-        fused: dict[int, float] = {}
-        s = self.settings
-        for weight, ranked in ((s.dense_weight, dense), (s.lexical_weight, lexical)):
-            for rank, (cid, _) in enumerate(ranked, 1):
-                fused[cid] = fused.get(cid, 0.0) + weight / (s.rrf_k + rank)
-        dense_of, lex_of = dict(dense), dict(lexical)
-        best = sorted(fused, key=lambda c: (-fused[c], c))[:k]
-        return self._hits(best, fused, dense_of, lex_of)
+            return None
+        qvec = np.ascontiguousarray(self.embed_query(question), dtype=np.float32).reshape(-1)
+        lexical_all, header_all = self._lexical_scores(question)
+        beta = self.settings.header_lexical_weight
+        combined = lexical_all + beta * header_all if beta else lexical_all
+        if mask is not None:
+            combined = np.where(mask, combined, 0.0)
+        held = np.flatnonzero(combined > 0)  # rank only chunks holding a query term
+        lexical_top = held[_best(combined[held], n)]
+        with _one_thread():
+            dense_top = [c for c, _ in self._dense_search(qvec, n, mask)]
+            ids = np.array(list(dict.fromkeys([*dense_top, *lexical_top.tolist()])), dtype=np.int64)
+            dense = np.asarray(self._files.chunk_vectors()[ids], dtype=np.float32) @ qvec
+            heads = np.asarray(self._files.chunk_headers[ids], dtype=np.int64)
+            header_dense = (self._files.header_vectors[heads] @ qvec if len(self._files.header_vectors)
+                            else np.zeros(len(ids), dtype=np.float32))
+        dense_rank = np.zeros(len(ids), dtype=np.int64)
+        dense_rank[:len(dense_top)] = np.arange(1, len(dense_top) + 1)
+        lexical_rank = np.zeros(len(ids), dtype=np.int64)
+        position = {int(c): i for i, c in enumerate(ids)}
+        for r, c in enumerate(lexical_top.tolist(), 1):
+            lexical_rank[position[c]] = r
+        return Pool(ids=ids, dense=dense.astype(np.float64), header_dense=header_dense.astype(np.float64),
+                    lexical=lexical_all[ids].astype(np.float64), header_lexical=header_all[ids].astype(np.float64),
+                    dense_rank=dense_rank, lexical_rank=lexical_rank)
+
+    def _lexical_scores(self, question: str) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 of every chunk, and of every chunk's header field, for ``question``."""
+        n = self._files.n_chunks
+        tokens = store.lexical_tokens([question])[0]
+        if not tokens or self._files.bm25 is None:
+            zero = np.zeros(n, dtype=np.float32)
+            return zero, zero
+        body = np.asarray(self._files.bm25.get_scores(tokens), dtype=np.float32)
+        header = np.zeros(n, dtype=np.float32)
+        if self._files.header_bm25 is not None:
+            per_header = np.asarray(self._files.header_bm25.get_scores(tokens), dtype=np.float32)
+            if per_header.any():
+                header = per_header[self._files.chunk_headers]
+        return body, header
 
     def dense_search(self, question: str, k: int = 10) -> list[Hit]:
         """Dense search alone (a baseline for evaluation)."""
@@ -301,3 +347,52 @@ class Retriever:
                             end=end, page=page, score=score[cid], dense_score=dense.get(cid),
                             lexical_score=lexical.get(cid), rank=rank, chunk_id=cid))
         return hits
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Candidate chunks of one question and their raw scores (what ``fuse`` combines).
+
+    ``dense``: cosine with the chunk; ``header_dense``: cosine with its contextual header;
+    ``lexical``/``header_lexical``: BM25 of the chunk text and of its header field;
+    ``dense_rank``/``lexical_rank``: 1-based rank in that half's own top-n, 0 when outside it.
+    """
+
+    ids: np.ndarray
+    dense: np.ndarray
+    header_dense: np.ndarray
+    lexical: np.ndarray
+    header_lexical: np.ndarray
+    dense_rank: np.ndarray
+    lexical_rank: np.ndarray
+
+
+def fuse(pool: Pool, s: Settings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fused score per pool member (higher is better), and the dense and lexical scores fused.
+
+    Each half's score adds its header's times the header weight. "rrf" ranks the pool by each
+    half's score and sums w / (rrf_k + rank), as reciprocal rank fusion does (a chunk with no
+    query term gets no lexical share); "linear" sums the weighted min-max normalised scores.
+    """
+    dense = pool.dense + s.header_dense_weight * pool.header_dense
+    lexical = pool.lexical + s.header_lexical_weight * pool.header_lexical
+    if s.fusion == "rrf":
+        fused = s.dense_weight / (s.rrf_k + _ranks(dense))
+        fused = fused + np.where(lexical > 0, s.lexical_weight / (s.rrf_k + _ranks(lexical)), 0.0)
+    elif s.fusion == "linear":
+        span = dense.max() - dense.min() if len(dense) else 0.0
+        d = (dense - dense.min()) / span if span > 0 else np.ones_like(dense)
+        top = lexical.max() if len(lexical) else 0.0
+        lx = lexical / top if top > 0 else np.zeros_like(lexical)
+        fused = s.dense_weight * d + s.lexical_weight * lx
+    else:
+        raise ValueError(f"unknown fusion {s.fusion!r}: 'rrf' or 'linear'")
+    return fused, dense, lexical
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of each score, best first, ties by position."""
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    ranks = np.empty(len(scores), dtype=np.float64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return ranks

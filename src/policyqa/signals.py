@@ -28,13 +28,15 @@ _QTYPES: dict[str, re.Pattern[str]] = {
     "date": re.compile(r"^when\b|\bwhen (did|was|were|is|does|do|will|had|has|are)\b"
                        r"|\b(what|which|in what|in which) (year|years|date|century|decade|month|day|time|period|era)\b"
                        r"|\bhow long ago\b"),
-    "person": re.compile(r"\bwho(m|se)?\b|\b(what|which) (person|people|man|woman|men|women|king|queen|leader"
-                         r"|scientist|author|president|minister|emperor|pope|ruler|duke|son|daughter"
-                         r"|wife|husband|father|mother|brother|sister|chemist)\b"),
+    # Generic nouns for people and roles, not words of any evaluation article (the cue lists
+    # must not encode the dev set: see the README's evaluation section).
+    "person": re.compile(r"\bwho(m|se)?\b|\b(what|which) (person|persons|people|man|woman|men|women|individual"
+                         r"|leader|leaders|official|officials|member|members|speaker|author|founder|head|chief"
+                         r"|ruler|figure)\b"),
     "place": re.compile(r"\bwhere\b|\b(what|which|in what|in which) (city|cities|country|countries|place|region"
                         r"|area|town|state|province|nation|continent|location|river|island|site|land)\b"),
-    "money": re.compile(r"\bhow much\b|\b(cost|costs|price|prices|fee|fees|tuition|salary|budget|spend|spent"
-                        r"|paid|pay|worth|funding|revenue)\b"),
+    "money": re.compile(r"\bhow much\b|\b(cost|costs|price|prices|fee|fees|salary|budget|spend|spent"
+                        r"|paid|pay|worth|funding|revenue|investment|invest|invested)\b"),
     "percent": re.compile(r"\b(percent|percentage|per cent|share|proportion|fraction)\b"),
     "reason": re.compile(r"\bwhy\b|\bwhat (caused|causes|led to)\b|\breason\b"),
     "name": re.compile(r"\b(what|which) (is|was|were|are) the name\b|\bcalled\b|\bnamed\b|\bknown as\b"
@@ -89,8 +91,9 @@ _SENT_CUES: dict[str, re.Pattern[str]] = {
     "date": re.compile(r"\b(1\d{3}|20\d{2})s?\b|\b\d{1,2}(st|nd|rd|th) century\b|\bcentur(y|ies)\b"
                        r"|\b(January|February|March|April|May|June|July|August|September|October|November"
                        r"|December)\b|\b(BC|AD|BCE|CE)\b"),
-    "money": re.compile(r"[£$€¥]|\b(dollars?|pounds?|euros?|yuan|renminbi|francs?|marks?|ducats?|florins?"
-                        r"|guilders?|crowns?|USD|GBP|EUR)\b", re.I),
+    # Currency symbols and the ISO 4217 names of widely used currencies.
+    "money": re.compile(r"[£$€¥₹₩]|\b(dollars?|pounds?|euros?|yen|yuan|renminbi|rupees?|won|francs?"
+                        r"|USD|GBP|EUR|JPY|CNY|RMB)\b", re.I),
     "percent": re.compile(r"%|\bper ?cent\b|\bpercentage\b", re.I),
     "reason": re.compile(r"\b(because|due to|as a result|owing to|in order to|so that|since|led to|caused"
                          r"|therefore|thus|reason)\b", re.I),
@@ -159,7 +162,7 @@ def _bm25_counts(q: Question, counts: np.ndarray, lengths: np.ndarray, k1: float
     return (counts * (k1 + 1) / (counts + norm[:, None])) @ q.idf / q.idf.sum()
 
 
-# Exact (unstemmed) word match: "reduction" is not "reduce", "Normans" is not "Normandy".
+# Exact (unstemmed) word match: "reduction" is not "reduce", "Chinese" is not "China".
 _SURFACE_IGNORE = frozenset(
     "what which who whom whose when where why how did does do was were is are the of in a an to and".split())
 _ANAPHOR = re.compile(r"(He|She|It|They|This|These|Those|His|Her|Its|Their|Such|There|The latter|The former)\b")
@@ -189,7 +192,7 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
     cov_ctx = _cov(q, c_unit + c_prev + c_next)
     ctx_cov = _cov(q, c_ctx)
     cov_prev = np.where(cands.prev >= 0, ctx_cov[np.maximum(cands.prev, 0)], 0.0)
-    # "He was made to wake at four": the answer often sits in the sentence after the one that
+    # "It took effect a year later": the answer often sits in the sentence after the one that
     # names the question's subject, and starts by pointing back to it.
     anaphora = np.array([bool(_ANAPHOR.match(x)) for x in cands.texts], dtype=float) * cov_prev
     lengths = np.array([len(t) for t in cands.terms], dtype=np.float64)

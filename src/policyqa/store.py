@@ -13,6 +13,11 @@
                             ``ann_threshold`` chunks, else IVF-Flat tuned at build time to a
                             recall@10 of ANN_RECALL against exact search (see manifest "dense")
       gen-.../bm25/         bm25s index over the chunk texts
+      gen-.../headers.json  each chunk's contextual header text (title, speaker, publisher, date;
+                            headers.py), one entry per distinct header
+      gen-.../headers.npy   float32 header vectors, row = header id
+      gen-.../chunk_headers.npy int32 per chunk: its header id
+      gen-.../bm25_headers/ bm25s index over the header texts (a field of its own)
 
 A build writes a new generation beside the old one and then swaps CURRENT, so a reader never
 sees a half-written index and an interrupted build leaves the previous one in use.
@@ -32,7 +37,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -52,6 +57,10 @@ SEGMENT_VECTORS = "segments.npy"
 CHUNK_DOCS = "chunk_docs.npy"
 FAISS_FILE = "dense.faiss"
 BM25_DIR = "bm25"
+HEADER_TEXTS = "headers.json"
+HEADER_VECTORS = "headers.npy"
+CHUNK_HEADERS = "chunk_headers.npy"
+HEADER_BM25_DIR = "bm25_headers"
 
 ANN_RECALL = 0.99  # recall@10 against exact search that an IVF index is tuned to at build time
 ANN_QUERIES = 500  # sentence vectors used as queries to tune it (real embeddings of other texts)
@@ -180,6 +189,10 @@ class GenerationData:
     chunk_vectors: np.ndarray  # float32 (n_chunks, dim)
     segment_vectors: np.ndarray  # (n_segments, dim), stored as float16
     manifest: dict[str, Any]
+    # Contextual headers (headers.py): distinct texts, their vectors, and each chunk's header id.
+    header_texts: list[str] = field(default_factory=list)
+    header_vectors: np.ndarray | None = None  # float32 (n_headers, dim)
+    chunk_headers: np.ndarray | None = None  # int32 (n_chunks,)
 
 
 def write_generation(index_dir: Path, data: GenerationData, *, ann_threshold: int = DEFAULT_ANN_THRESHOLD) -> Path:
@@ -237,12 +250,33 @@ def write_generation(index_dir: Path, data: GenerationData, *, ann_threshold: in
                    show_progress=False)
         bm25.save(str(tmp / BM25_DIR))
     del texts, bm25
+    _write_headers(tmp, data, dim)
     seconds["bm25"] = time.perf_counter() - clock
     manifest = {**data.manifest, "dense": dense_info, "write_seconds": {k: round(v, 2) for k, v in seconds.items()}}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     _fsync_tree(tmp)
     os.replace(tmp, gen)
     return gen
+
+
+def _write_headers(tmp: Path, data: GenerationData, dim: int) -> None:
+    """The chunks' contextual headers: texts, vectors, per-chunk ids and their own BM25 field."""
+    import bm25s
+
+    n = len(data.chunk_rows)
+    chunk_headers = data.chunk_headers if data.chunk_headers is not None else np.zeros(n, dtype=np.int32)
+    vectors = data.header_vectors if data.header_vectors is not None else np.zeros((0, dim), dtype=np.float32)
+    if len(chunk_headers) != n or (n and int(chunk_headers.max()) >= len(data.header_texts)) \
+            or len(vectors) != len(data.header_texts):
+        raise ValueError("every chunk needs a header, and every header a vector")
+    (tmp / HEADER_TEXTS).write_text(json.dumps(data.header_texts, ensure_ascii=False), encoding="utf-8")
+    np.save(tmp / HEADER_VECTORS, np.asarray(vectors, dtype=np.float32).reshape(-1, dim))
+    np.save(tmp / CHUNK_HEADERS, np.asarray(chunk_headers, dtype=np.int32))
+    if data.header_texts:
+        bm25 = bm25s.BM25()
+        bm25.index(bm25s.tokenize(data.header_texts, stopwords="en", stemmer=_stemmer(), return_ids=True,
+                                  show_progress=False), show_progress=False)
+        bm25.save(str(tmp / HEADER_BM25_DIR))
 
 
 def _save_npy(path: Path, array: np.ndarray, dtype: type, dim: int) -> None:
@@ -414,6 +448,16 @@ class IndexFiles:
 
                 self.bm25 = bm25s.BM25.load(str(gen / BM25_DIR), mmap=True)
             self.n_chunks = len(self._chunk_vectors)
+            self.header_texts: list[str] = json.loads((gen / HEADER_TEXTS).read_text(encoding="utf-8"))
+            self.header_vectors = np.load(gen / HEADER_VECTORS).astype(np.float32, copy=False)
+            self.chunk_headers = np.load(gen / CHUNK_HEADERS, mmap_mode="r").view(np.ndarray)
+            self.header_bm25 = None
+            if self.header_texts:
+                import bm25s
+
+                self.header_bm25 = bm25s.BM25.load(str(gen / HEADER_BM25_DIR), mmap=False)
+            if len(self.chunk_headers) != self.n_chunks or len(self.header_vectors) != len(self.header_texts):
+                raise ValueError("header arrays do not match the chunks")
         except (OSError, ValueError, RuntimeError, KeyError, sqlite3.Error) as exc:
             raise IndexCorruptError(f"index files in {gen} are unreadable ({exc}); rebuild with "
                                     "`policyqa index --rebuild`") from exc
