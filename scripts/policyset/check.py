@@ -17,6 +17,10 @@ Warnings (printed, not fatal):
 Clean text = strip the first YAML front-matter block, remove <...> tags, drop a
 backslash before punctuation, remove '*', collapse all whitespace to single spaces.
 Standard library only; reads the corpus once.  Usage: python3 check.py
+
+With --heldout, the same checks are run on heldout.jsonl against the held-out
+part (HELDOUT below) instead of the dev part, and its qids must also not clash
+with questions.jsonl.  Usage: python3 check.py --heldout
 """
 import json, os, re, sys, collections
 
@@ -45,6 +49,26 @@ DEV = [
     'us-wh-2024-11-17-sullivan-gaggle-biden-xi-lima.md',
     'us-wh-2025-01-13-fact-sheet-ai-diffusion-rule.md',
 ]
+HELDOUT = [
+    'us-wh-2022-08-09-biden-remarks-signing-chips-act.md',
+    'us-wh-2022-09-16-sullivan-scsp-emerging-technologies-summit.md',
+    'us-wh-2023-06-20-biden-remarks-ai-san-francisco.md',
+    'us-wh-2023-07-21-biden-remarks-ai-voluntary-commitments.md',
+    'us-wh-2023-07-21-fact-sheet-voluntary-ai-commitments.md',
+    'us-wh-2023-10-30-biden-harris-remarks-signing-eo-14110.md',
+    'us-wh-2023-10-30-fact-sheet-eo-14110.md',
+    'us-wh-2023-10-30-g7-leaders-statement-hiroshima-ai-process.md',
+    'us-wh-2023-10-31-what-they-are-saying-eo-14110.md',
+    'us-wh-2023-11-02-harris-press-gaggle-bletchley.md',
+    'us-wh-2024-01-30-sullivan-future-of-us-china-relations.md',
+    'us-wh-2024-08-29-sullivan-press-conference-beijing.md',
+    'us-wh-2024-10-24-fact-sheet-ai-national-security-memorandum.md',
+    'us-wh-2024-11-16-biden-xi-remarks-before-meeting-lima.md',
+    'us-wh-2024-12-23-fact-sheet-section-301-china-legacy-chips.md',
+    'us-wh-2025-01-23-fact-sheet-trump-ai-leadership-eo.md',
+    'us-wh-2025-07-23-america-ai-action-plan-announcement.md',
+    'us-wh-2025-07-23-fact-sheet-export-american-ai-technology-stack.md',
+]
 KINDS = {'fact', 'figure', 'comparison', 'who', 'what-said', 'stance'}
 FIELDS = ['qid', 'question', 'kind', 'answerable', 'doc_ids', 'answers', 'speaker', 'evidence']
 
@@ -53,7 +77,9 @@ def norm(s):
     return re.sub(r'\s+', ' ', s).strip()
 
 
-def main():
+def main(argv=()):
+    heldout_mode = '--heldout' in argv
+    PART = HELDOUT if heldout_mode else DEV
     texts = {}
     for name in sorted(os.listdir(CORPUS)):
         if name.endswith('.md'):
@@ -65,11 +91,17 @@ def main():
     for d in DEV:
         if d not in texts:
             errors.append('dev doc missing from corpus: %s' % d)
+    if sorted(HELDOUT) != held_out:
+        errors.append('HELDOUT list differs from the new primary sources minus DEV')
 
     seen = set()
     kinds = collections.Counter()
     n_ans = n_unans = 0
-    path = os.path.join(HERE, 'questions.jsonl')
+    path = os.path.join(HERE, 'heldout.jsonl' if heldout_mode else 'questions.jsonl')
+    dev_qids = set()
+    if heldout_mode:  # held-out qids must not clash with the dev set's
+        with open(os.path.join(HERE, 'questions.jsonl'), encoding='utf-8') as f:
+            dev_qids = {json.loads(l)['qid'] for l in f if l.strip()}
     with open(path, encoding='utf-8') as f:
         lines = f.read().split('\n')
     for ln, line in enumerate(lines, 1):
@@ -86,6 +118,8 @@ def main():
                 errors.append('%s: missing field %s' % (qid, fld))
         if qid in seen:
             errors.append('%s: duplicate qid' % qid)
+        if qid in dev_qids:
+            errors.append('%s: qid clashes with questions.jsonl' % qid)
         seen.add(qid)
         if q.get('kind') not in KINDS:
             errors.append('%s: bad kind %r' % (qid, q.get('kind')))
@@ -105,8 +139,9 @@ def main():
             if not docs:
                 errors.append('%s: answerable but no doc_ids' % qid)
             for d in docs:
-                if d not in DEV:
-                    errors.append('%s: doc_id outside the dev part: %s' % (qid, d))
+                if d not in PART:
+                    errors.append('%s: doc_id outside the %s part: %s'
+                                  % (qid, 'held-out' if heldout_mode else 'dev', d))
             ev = norm(q.get('evidence') or '')
             if not ev:
                 errors.append('%s: answerable but no evidence' % qid)
@@ -123,10 +158,11 @@ def main():
                 if len(a.split()) > 8:
                     warnings.append('%s: answer %r longer than 8 words' % (qid, a))
                 if len(a) >= 6:
-                    others = [d for d in DEV if d not in docs and a in texts[d]]
+                    others = [d for d in PART if d not in docs and a in texts[d]]
                     if others:
-                        warnings.append('%s: answer %r also occurs in unlisted dev doc(s): %s'
-                                        % (qid, a, ', '.join(others)))
+                        warnings.append('%s: answer %r also occurs in unlisted %s doc(s): %s'
+                                        % (qid, a, 'held-out' if heldout_mode else 'dev',
+                                           ', '.join(others)))
         elif q.get('answerable') is False:
             n_unans += 1
             kinds['unanswerable:' + str(q.get('kind'))] += 1
@@ -136,11 +172,16 @@ def main():
                 errors.append('%s: unanswerable but evidence not null' % qid)
             if not q.get('check'):
                 errors.append('%s: unanswerable without a "check" note' % qid)
+            for d in docs:
+                if d not in PART:
+                    errors.append('%s: near-miss doc_id outside the %s part: %s'
+                                  % (qid, 'held-out' if heldout_mode else 'dev', d))
         else:
             errors.append('%s: answerable must be true or false' % qid)
 
     print('corpus docs: %d (new primary sources: %d; dev part: %d; held-out: %d)'
           % (len(texts), len(new_docs), len(DEV), len(held_out)))
+    print('file: %s' % os.path.basename(path))
     print('questions: %d answerable, %d unanswerable, %d total' % (n_ans, n_unans, n_ans + n_unans))
     print('answerable per kind:')
     for k in sorted(KINDS):
@@ -159,4 +200,4 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
