@@ -36,6 +36,10 @@ class Question:
     start: int  # gold paragraph span in the *indexed* (normalised) document text
     end: int
 
+    def gold_sentence(self, doc_id: str, start: int, end: int, text: str) -> bool:
+        """A quoted sentence that cites the gold paragraph and holds an answer."""
+        return doc_id == self.doc_id and self.start <= start and end <= self.end and contains_answer(text, self.answers)
+
 
 def squad_normalise(text: str) -> str:
     text = text.lower()

@@ -29,11 +29,13 @@ from .uploads import UploadOutcome, UploadPolicy, save_uploads  # noqa: E402
 ENV_AUTH = "POLICYQA_AUTH"
 
 # Questions the shipped corpus answers: the first screen offers them.
+# One per kind of thing it holds: summits, US-China talks, export controls, figures, who said what.
 EXAMPLES = [
     "How many countries attended the AI Safety Summit?",
-    "How do tuition fees in China compare with the UK?",
-    "What does the executive order require from developers of dual-use foundation models?",
-    "When was Tsinghua University founded?",
+    "What did Biden and Xi agree about AI and nuclear weapons in Lima?",
+    "What does the AI diffusion rule do to exports of advanced chips?",
+    "What tariff rate did the US set on Chinese semiconductors in 2024?",
+    "What did Sam Altman propose to the Senate about licensing AI models?",
 ]
 
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
