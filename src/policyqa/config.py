@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import PolicyQAError
 
 # Bump when the on-disk layout changes; an index with another version must be rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: speakers (turns, chunk and segment speaker), source maps
 
 ENV_INDEX = "POLICYQA_INDEX"
 ENV_CORPUS = "POLICYQA_CORPUS"
