@@ -233,16 +233,22 @@ def verify(citation: Citation) -> Verification:
     except DocumentError as exc:
         return Verification(ok=False, stale=True, reason=exc.reason)
     at_offsets = doc.text[citation.start:citation.end] == citation.quote
+    in_source = True
     if at_offsets and citation.source_start is not None and citation.source_end is not None:
         path = Path(citation.path)
-        source = decode_text(path, path.read_bytes())
-        at_offsets = source_matches(source, citation.source_start, citation.source_end, citation.quote, doc.kind)
+        try:
+            source = decode_text(path, path.read_bytes())
+        except (OSError, DocumentError) as exc:
+            return Verification(ok=False, stale=True, reason=f"cannot re-read the file: {exc}")
+        in_source = source_matches(source, citation.source_start, citation.source_end, citation.quote, doc.kind)
+        at_offsets = in_source
     if doc.content_hash != citation.content_hash:
         return Verification(ok=at_offsets, stale=True, reason="file changed since it was indexed"
                             + ("; the quote is still at its offsets" if at_offsets
                                else "; the quote moved or changed: re-index with `policyqa index`"))
     if not at_offsets:
-        return Verification(ok=False, stale=False, reason="quote not found at its offsets")
+        return Verification(ok=False, stale=False, reason="quote not found at its offsets" if in_source
+                            else "quote not found at its source span in the file")
     return Verification(ok=True, stale=False, reason="quote verified against the file")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import PolicyQAError
 
 # Bump when the on-disk layout changes; an index with another version must be rebuilt.
-SCHEMA_VERSION = 2  # 2: speakers (turns, chunk and segment speaker), source maps
+SCHEMA_VERSION = 3  # 3 (issue 9): speakers (turns, chunk and segment speaker), source maps; 2 is taken by another branch
 
 ENV_INDEX = "POLICYQA_INDEX"
 ENV_CORPUS = "POLICYQA_CORPUS"

@@ -17,8 +17,9 @@ blocks: front matter (only a ``---`` block at the very start of the file), blank
 inline: backslash escapes unescaped, code spans unquoted, known HTML tags removed (the content
   of ``<s>``/``<del>``/``<strike>`` too: struck-out text the page replaced with a bracketed
   correction), ``[text](url)`` reduced to its text, images dropped, ``*``/``_`` emphasis
-  markers removed (a run of them is a marker unless it stands between spaces, or an ``_`` sits
-  inside a word). Tag-like words that are not HTML (``<laugh>`` in a transcript) stay.
+  markers removed (a run of them is a marker unless it is a single one between spaces, as in
+  "5 * 3", or an ``_`` inside a word; ``**`` is taken for markup even where CommonMark would
+  print it, as in the scraped "**$4.2 billion **to"). Tag-like words that are not HTML (``<laugh>`` in a transcript) stay.
 speakers: a label line alone on a line ("Sen. Richard Blumenthal (D-CT):", "Sam Altman:") in a
   file with at least three of them, or an inline label opening a paragraph ("THE PRESIDENT:",
   "MR. SULLIVAN:", "PRESIDENT XI:", "Q"), starts a turn; the label is removed from the text and
@@ -236,6 +237,8 @@ def read_markdown(raw: str, body_start: int, author: str | None = None,
         if m:
             content += m.end()
             starts_block = not para
+        if raw.startswith("|", content) or raw[content:e].lstrip().startswith("|"):
+            starts_block = True  # a table row
         m = _BULLET.match(raw, content, e)
         if m:
             content, starts_block = m.end(), True
@@ -375,7 +378,7 @@ def _inline(raw: str, para: list[tuple[int, int]], hard: list[bool], b: Builder,
                 j += 1
             before = _neighbour(p, gone, i - 1, -1)
             after = _neighbour(p, gone, j, 1)
-            spaced = before.isspace() and after.isspace()
+            spaced = j - i == 1 and before.isspace() and after.isspace()  # "5 * 3"; "**" is markup
             inword = c == "_" and before.isalnum() and after.isalnum()
             if not spaced and not inword:
                 gone[i:j] = b"\x01" * (j - i)
@@ -473,8 +476,8 @@ def resolve_speaker(label: str, people: list[tuple[str, str]]) -> str:
         named = [name for _, name in people if surname in [w.strip(".,").lower() for w in name.split()]]
         if len(named) == 1:
             return named[0]
-    if label.isupper():
-        return " ".join(w if w == "Q" else w.capitalize() for w in label.split())
+    if label.isupper():  # "MS. JEAN-PIERRE" -> "Ms. Jean-Pierre"
+        return re.sub(r"[A-Z]+", lambda m: m.group().capitalize(), label)
     return label
 
 
@@ -541,7 +544,7 @@ def strip_markup(fragment: str, kind: str = "md") -> str:
     def marker(m: re.Match[str]) -> str:
         before = text[m.start() - 1] if m.start() else " "
         after = text[m.end()] if m.end() < len(text) else " "
-        if before.isspace() and after.isspace():
+        if len(m.group(0)) == 1 and before.isspace() and after.isspace():
             return m.group(0)
         if m.group(0)[0] == "_" and before.isalnum() and after.isalnum():
             return m.group(0)
