@@ -227,3 +227,41 @@ def test_cli_ask_text_and_json(default_index, capsys):
 def test_answer_serialises(countries):
     data = json.loads(json.dumps(asdict(countries), ensure_ascii=False))
     assert data["sentences"][0]["citation"]["start"] == countries.sentences[0].citation.start
+
+
+# ---- speakers and source spans (issue 9) ---------------------------------------------------------
+
+def test_answers_carry_speaker_and_a_verified_source_span(default_retriever):
+    import dataclasses
+
+    from policyqa.documents import decode_text
+    from policyqa.textmap import squeeze, strip_markup
+
+    answer = default_retriever.ask("What did the leaders agree about nuclear weapons and AI?",
+                                   speakers=["sullivan"])
+    assert answer.hits and all("Sullivan" in h.speaker for h in answer.hits)
+    for s in answer.sentences:
+        c = s.citation
+        assert c.speaker == "Jake Sullivan"
+        assert c.source_start is not None and c.source_end is not None
+        source = decode_text(Path(c.path), Path(c.path).read_bytes())
+        assert squeeze(strip_markup(source[c.source_start:c.source_end])) == squeeze(c.quote)
+        assert verify(c).ok
+        wrong = dataclasses.replace(c, source_start=c.source_start + 5)
+        assert not verify(wrong).ok
+    answer = default_retriever.ask("How many countries attended the AI Safety Summit?")
+    c = answer.sentences[0].citation
+    assert c.speaker is None and c.source_start is not None and verify(c).ok
+
+
+def test_cli_speaker_option_and_source_span_in_json(default_index, capsys):
+    assert main(["search", "export controls on advanced chips", "--speaker", "sullivan", "--k", "2",
+                 "--index", str(default_index)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("— Jake Sullivan") == 2
+    assert main(["ask", "What did Sam Altman say about a licensing agency?", "--speaker", "altman", "--json",
+                 "--index", str(default_index)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    for s in data["sentences"]:
+        assert s["citation"]["speaker"] == "Sam Altman" and s["citation"]["source_start"] is not None
+    assert all(h["speaker"] == "Sam Altman" for h in data["hits"])

@@ -188,3 +188,21 @@ def test_status_describes_the_index(default_retriever, default_index):
     assert status.n_documents == len(status.documents) == DEFAULT_DOCS
     assert status.n_chunks == default_retriever.files.n_chunks > 100
     assert status.model == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_filter_by_speaker(default_retriever):
+    r = default_retriever
+    hits = r.search("human control over the decision to use nuclear weapons", k=5, speakers=["sullivan"])
+    assert hits and all("Sullivan" in h.speaker for h in hits)
+    assert_hits_exact(r, hits, 5)
+    for h in hits:  # one speaker per passage, the one the document says
+        assert h.speaker == r.document(h.doc_id).speaker_at(h.start)
+    hits = r.search("licensing regime for AI models", k=5, speakers=["ALTMAN", "marcus"])
+    assert hits and {h.speaker for h in hits} <= {"Sam Altman", "Gary Marcus"}
+    assert r.search("licensing regime for AI models", speakers=["nobody at all"]) == []
+    both = r.search("licensing", k=50, speakers="Sam Altman",
+                    doc_ids=["tpp-2023-05-16-senate-judiciary-oversight-of-ai-altman-hearing.md"])
+    assert both and all(h.speaker == "Sam Altman" for h in both)
+    # passages of documents without speakers have none
+    plain = r.search("population of London", k=3, doc_ids=["wp-summary-london.md"])
+    assert plain and all(h.speaker is None for h in plain)

@@ -155,11 +155,14 @@ def _shown(history: list | None) -> Callable[[Scored, int], bool]:
 def answer_question(retriever: "Retriever", question: str, history: list | None = None, *, k: int = DEFAULT_K,
                     max_sentences: int = MAX_SENTENCES, doc_ids: list[str] | None = None,
                     date_from: str | None = None, date_to: str | None = None,
+                    speakers: list[str] | None = None,
                     threshold: float | None = None, model: AnswerModel = DEFAULT_MODEL) -> Answer:
     """See ``Retriever.ask``. ``threshold`` overrides the calibrated found-probability cut-off;
-    ``model`` the fitted weights (evaluation passes cross-validated ones)."""
+    ``model`` the fitted weights (evaluation passes cross-validated ones); ``speakers`` keeps
+    passages spoken by one of them (``Retriever.search``)."""
     effective = resolve(question, history)
-    hits = retriever.search(effective, k=k, doc_ids=doc_ids, date_from=date_from, date_to=date_to)
+    hits = retriever.search(effective, k=k, doc_ids=doc_ids, date_from=date_from, date_to=date_to,
+                            speakers=speakers)
     scored = score(retriever, effective, hits, model) if hits else None
     return build_answer(retriever, question, effective, hits, scored, model, threshold=threshold,
                         max_sentences=max_sentences, shown=_shown(history) if history else None)
@@ -201,11 +204,13 @@ def _sentence(retriever: "Retriever", scored: Scored, row: int) -> AnswerSentenc
     hit = scored.hits[int(cands.hit[row])]
     doc = retriever.document(hit.doc_id)
     start, end = int(cands.starts[row]), int(cands.ends[row])
+    source_span = doc.source_span(start, end) or (None, None)
     cite = Citation(quote=doc.text[start:end], doc_id=doc.doc_id, path=doc.path, title=doc.title,
                     source=doc.meta.source, date=doc.meta.date, author=doc.meta.author,
                     publisher=doc.meta.publisher, page=doc.page_at(start), start=start, end=end,
                     chunk_id=hit.chunk_id, chunk_start=hit.start, chunk_end=hit.end,
-                    content_hash=doc.content_hash)
+                    content_hash=doc.content_hash, speaker=doc.speaker_at(start),
+                    source_start=source_span[0], source_end=source_span[1])
     return AnswerSentence(text=cite.quote, citation=cite, score=float(scored.scores[row]))
 
 
@@ -213,22 +218,37 @@ def verify(citation: Citation) -> Verification:
     """Re-read the cited file and check the quote is still at its offsets.
 
     ``stale`` means the file changed (or vanished) since it was indexed; ``ok`` means the quote
-    is still exactly at ``start:end`` of the file's text as policyqa reads it now.
+    is still exactly at ``start:end`` of the file's text as policyqa reads it now and, when the
+    citation has a source span (txt, md), that the file's own characters at
+    ``source_start:source_end`` are the quote once markup is stripped and spaces squeezed.
     """
-    from .documents import load_document
+    from pathlib import Path
+
+    from .documents import decode_text, load_document
     from .errors import DocumentError
+    from .textmap import source_matches
 
     try:
         doc = load_document(citation.path, max_file_mb=float("inf"))
     except DocumentError as exc:
         return Verification(ok=False, stale=True, reason=exc.reason)
     at_offsets = doc.text[citation.start:citation.end] == citation.quote
+    in_source = True
+    if at_offsets and citation.source_start is not None and citation.source_end is not None:
+        path = Path(citation.path)
+        try:
+            source = decode_text(path, path.read_bytes())
+        except (OSError, DocumentError) as exc:
+            return Verification(ok=False, stale=True, reason=f"cannot re-read the file: {exc}")
+        in_source = source_matches(source, citation.source_start, citation.source_end, citation.quote, doc.kind)
+        at_offsets = in_source
     if doc.content_hash != citation.content_hash:
         return Verification(ok=at_offsets, stale=True, reason="file changed since it was indexed"
                             + ("; the quote is still at its offsets" if at_offsets
                                else "; the quote moved or changed: re-index with `policyqa index`"))
     if not at_offsets:
-        return Verification(ok=False, stale=False, reason="quote not found at its offsets")
+        return Verification(ok=False, stale=False, reason="quote not found at its offsets" if in_source
+                            else "quote not found at its source span in the file")
     return Verification(ok=True, stale=False, reason="quote verified against the file")
 
 

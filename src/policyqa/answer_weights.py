@@ -44,6 +44,8 @@ SENTENCE_WEIGHTS = (
     +0.657934,  # short
     -2.847606,  # title
     +1.106216,  # heading
+    +0.000000,  # speaker_named
+    +0.000000,  # speaker_answers
 )
 
 # Found probability = sigmoid(((f - FOUND_MEAN) / FOUND_SCALE) . FOUND_WEIGHTS + FOUND_BIAS).

@@ -78,13 +78,21 @@ def _splitter():  # type: ignore[no-untyped-def]
     return Segmenter(language="en", clean=False, char_span=True)
 
 
-def _lines(text: str) -> list[tuple[int, int]]:
+def _lines(text: str, soft_wraps: bool = True) -> list[tuple[int, int]]:
     """Spans of logical lines: paragraphs split at hard line breaks, soft-wrapped lines joined.
 
     A line break is soft when the line is long prose that has not ended a sentence and the next
-    line carries on in lower case (hard-wrapped plain text or Markdown).
+    line carries on in lower case (hard-wrapped plain text). Markdown documents have their
+    wraps joined by the reader, so every line break is hard (``soft_wraps=False``).
     """
     spans: list[tuple[int, int]] = []
+    if not soft_wraps:
+        pos = 0
+        for line in text.split("\n"):
+            if line.strip():
+                spans.append((pos, pos + len(line)))
+            pos += len(line) + 1
+        return spans
     for block in _BLOCK.finditer(text):
         pos = block.start()
         start = pos
@@ -99,10 +107,10 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if text[s:e].strip()]
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
+def sentence_spans(text: str, soft_wraps: bool = True) -> list[tuple[int, int]]:
     """Exact, whitespace-trimmed sentence spans of ``text``."""
     spans: list[tuple[int, int]] = []
-    for line_start, line_end in _lines(text):
+    for line_start, line_end in _lines(text, soft_wraps):
         # A soft-wrapped line keeps its line breaks; pysbd would split at them, so it sees spaces
         # (same length, so its offsets still hold).
         line = text[line_start:line_end].replace("\n", " ")
@@ -171,10 +179,12 @@ def _cut_chars(text: str, start: int, end: int, limit: int, counter: TokenCounte
 
 
 def segment(text: str, settings: ChunkSettings = ChunkSettings(), model_counter: TokenCounter | None = None,
-            model_limit: int | None = None) -> list[Segment]:
+            model_limit: int | None = None, *, soft_wraps: bool = True) -> list[Segment]:
     """The document's quotable units in order, each at most ``segment_max_tokens`` tokens and,
-    given the model's counter, at most ``model_limit`` of its word pieces."""
-    spans = sentence_spans(text)
+    given the model's counter, at most ``model_limit`` of its word pieces. ``soft_wraps=False``
+    for text whose line breaks are all real (Markdown as the reader returns it): no line is
+    joined to the next."""
+    spans = sentence_spans(text, soft_wraps)
     counts = count_tokens([text[s:e] for s, e in spans])
     out: list[tuple[int, int]] = []
     for (s, e), n in zip(spans, counts):
@@ -206,17 +216,19 @@ def chunk(doc: Document, segments: Sequence[Segment], settings: ChunkSettings = 
 
     ``model_counter``/``model_limit``: the embedding model's own tokenizer and how many of its
     tokens it reads. Word-piece counts add up across whitespace, so the sum over segments is
-    checked while packing and the finished chunk is re-counted to be exact.
+    checked while packing and the finished chunk is re-counted to be exact. A chunk never spans
+    two speaker turns (``doc.turns``), so each has one speaker; the overlap stays within a turn.
     """
     if not segments:
         return []
     text = doc.text
     pieces = model_counter([s.text for s in segments]) if model_counter else [0] * len(segments)
+    turn = [doc.turn_at(s.start) for s in segments] if doc.turns else [-1] * len(segments)
     chunks: list[Chunk] = []
     i = 0
     while i < len(segments):
         j, tokens, wp = i, segments[i].n_tokens, pieces[i]
-        while j + 1 < len(segments):
+        while j + 1 < len(segments) and turn[j + 1] == turn[i]:
             nt, nw = tokens + segments[j + 1].n_tokens, wp + pieces[j + 1]
             if nt > settings.max_tokens or (model_limit is not None and nw > model_limit):
                 break
@@ -234,10 +246,13 @@ def chunk(doc: Document, segments: Sequence[Segment], settings: ChunkSettings = 
             continue
         end = segments[j].end
         body = text[start:end]
+        speaker = doc.turns[turn[i]].speaker if turn[i] >= 0 else None
         chunks.append(Chunk(doc_id=doc.doc_id, start=start, end=end, text=body,
                             n_tokens=count_tokens([body])[0], page=doc.page_at(start),
-                            first_segment=i, last_segment=j))
+                            first_segment=i, last_segment=j, speaker=speaker))
         if j + 1 >= len(segments):
             break
         i = max(i + 1, j + 1 - settings.overlap_segments)
+        if turn[i] != turn[j + 1]:
+            i = j + 1  # a new turn starts: no overlap with the previous speaker's words
     return chunks

@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="only this document (repeatable)")
         sp.add_argument("--from", dest="date_from", metavar="DATE", help="published on or after (YYYY[-MM[-DD]])")
         sp.add_argument("--to", dest="date_to", metavar="DATE", help="published on or before (YYYY[-MM[-DD]])")
+        sp.add_argument("--speaker", action="append", dest="speakers", metavar="NAME",
+                        help="only passages spoken by NAME (case-insensitive part of the speaker, e.g. "
+                        "'sullivan' or 'blumenthal'; repeatable)")
 
     sp = sub.add_parser("index", help="build or refresh the index from files and folders",
                         description="Bring the index in line with PATHs: new files are added, changed ones "
@@ -139,7 +142,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
     retriever = Retriever.open(settings=settings)
     hits = retriever.search(args.question, k=args.k, doc_ids=args.doc_ids, date_from=args.date_from,
-                            date_to=args.date_to)
+                            date_to=args.date_to, speakers=args.speakers)
     if args.json:
         for hit in hits:
             print(json.dumps(asdict(hit), ensure_ascii=False))
@@ -148,7 +151,9 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
         print("no passages found")
     for hit in hits:
         page = f", p. {hit.page}" if hit.page else ""
-        print(f"[{hit.rank}] {hit.title} ({hit.doc_id}{page}, chars {hit.start}-{hit.end}) score {hit.score:.4f}")
+        speaker = f" — {hit.speaker}" if hit.speaker else ""
+        print(f"[{hit.rank}] {hit.title} ({hit.doc_id}{page}, chars {hit.start}-{hit.end}){speaker} "
+              f"score {hit.score:.4f}")
         print("    " + hit.text.replace("\n", "\n    "))
     return 0
 
@@ -181,7 +186,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from .retrieve import Retriever
 
     answer = Retriever.open(settings=settings).ask(args.question, k=args.k, doc_ids=args.doc_ids,
-                                                   date_from=args.date_from, date_to=args.date_to)
+                                                   date_from=args.date_from, date_to=args.date_to,
+                                                   speakers=args.speakers)
     if args.json:
         print(json.dumps(asdict(answer), ensure_ascii=False, indent=1))
         return 0

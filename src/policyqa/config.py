@@ -10,7 +10,7 @@ from . import fusion_weights as _F
 from .errors import PolicyQAError
 
 # Bump when the on-disk layout changes; an index with another version must be rebuilt.
-SCHEMA_VERSION = 2  # 2: contextual headers (headers.py)
+SCHEMA_VERSION = 3  # 2: contextual headers (headers.py); 3: speakers (turns, chunk and segment speaker), source maps
 
 ENV_INDEX = "POLICYQA_INDEX"
 ENV_CORPUS = "POLICYQA_CORPUS"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import DocumentError
-from .schema import Document, DocumentMeta
+from .schema import Document, DocumentMeta, SourceMap, Turn
 
 SUPPORTED = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
              ".pdf": "pdf", ".xml": "xml"}
@@ -74,13 +74,15 @@ def load_document(path: str | Path, root: str | Path | None = None, *, max_file_
         raise DocumentError(str(path), "empty file")
     doc_id = _doc_id(path, root)
     reader = {"txt": _read_txt, "md": _read_md, "html": _read_html, "pdf": _read_pdf, "xml": _read_xml}[kind]
-    text, meta, page_starts = reader(path, data)
+    text, meta, page_starts, *extra = reader(path, data)
+    turns, source_map = extra if extra else ((), None)
     if not text.strip():
         raise DocumentError(str(path), "no text found in file")
     if not meta.title:
         meta = DocumentMeta(**{**meta.__dict__, "title": path.stem})
     return Document(doc_id=doc_id, path=str(path.resolve()), kind=kind, text=text, meta=meta,
-                    content_hash=content_hash(data), page_starts=page_starts)
+                    content_hash=content_hash(data), page_starts=page_starts, turns=turns,
+                    source_map=source_map)
 
 
 def _doc_id(path: Path, root: str | Path | None) -> str:
@@ -167,40 +169,48 @@ def _looks_binary(head: bytes) -> bool:
 
 # ---- formats --------------------------------------------------------------------------
 
-Read = tuple[str, DocumentMeta, tuple[int, ...]]
+Read = tuple[str, DocumentMeta, tuple[int, ...]] | tuple[str, DocumentMeta, tuple[int, ...], tuple[Turn, ...],
+                                                         SourceMap | None]
 
 
 def _read_txt(path: Path, data: bytes) -> Read:
-    text = normalise(decode_text(path, data))
+    from .textmap import normalise_mapped
+
+    text, source_map = normalise_mapped(decode_text(path, data))
     first = text.split("\n", 1)[0].strip()
     title = first if 0 < len(first) <= 150 else path.stem
-    return text, DocumentMeta(title=title), ()
+    return text, DocumentMeta(title=title), (), (), source_map
 
 
 def _read_md(path: Path, data: bytes) -> Read:
-    raw = decode_text(path, data).replace("\r\n", "\n")
-    front, body = _split_front_matter(raw)
-    text = normalise(body)
+    from .textmap import read_markdown
+
+    raw = decode_text(path, data)  # offsets of the source map point into this string
+    front, body_start = _split_front_matter(raw)
     title = _str(front.get("title"))
-    if not title:
-        heading = re.search(r"^#{1,6}\s+(.+)$", text, re.MULTILINE)
-        title = heading.group(1).strip() if heading else None
+    author = _str(front.get("author"))
+    text, source_map, turns, heading = read_markdown(raw, body_start, author, title)
+    title = title or heading
     date = _str(front.get("date"))
-    meta = DocumentMeta(title=title or path.stem, author=_str(front.get("author")),
+    meta = DocumentMeta(title=title or path.stem, author=author,
                         publisher=_str(front.get("publisher")), date=date, published=iso_date(date),
                         source=_str(front.get("source") or front.get("url")),
                         licence=_str(front.get("licence") or front.get("license")))
-    return text, meta, ()
+    return text, meta, (), turns, source_map
 
 
-def _split_front_matter(raw: str) -> tuple[dict[str, object], str]:
-    if not raw.startswith("---\n"):
-        return {}, raw
-    end = raw.find("\n---", 4)
-    if end < 0:
-        return {}, raw
-    header, body = raw[4:end], raw[end + 4:]
-    body = body.split("\n", 1)[1] if "\n" in body else ""
+def _split_front_matter(raw: str) -> tuple[dict[str, object], int]:
+    """The front matter's fields and where the body starts. Only a ``---`` block at the very
+    start of the file is front matter; a ``---`` later on is a rule of the body."""
+    opening = re.match(r"---[ \t]*\r?\n", raw)
+    if not opening:
+        return {}, 0
+    closing = re.compile(r"\r?\n---").search(raw, opening.end() - 1)
+    if closing is None:
+        return {}, 0
+    header = raw[opening.end():closing.start()].replace("\r\n", "\n")
+    after = raw.find("\n", closing.end())
+    body = len(raw) if after < 0 else after + 1
     try:
         import yaml
 
@@ -215,7 +225,7 @@ def _split_front_matter(raw: str) -> tuple[dict[str, object], str]:
         if sep:
             fields[key.strip().lower()] = value.strip().strip('"').strip("'")
     if not fields and header.strip():
-        return {}, raw  # "---" was a horizontal rule, not front matter: keep the text
+        return {}, 0  # "---" was a horizontal rule, not front matter: keep the text
     return fields, body
 
 

@@ -22,7 +22,7 @@ from .schema import Document, FailedFile, IndexReport
 
 # Names the sentence-splitting and chunk-packing code; bump it when boundaries change so that
 # existing indexes are rebuilt instead of mixing old and new boundaries.
-SEGMENTER = "pysbd-0.3+lines-v2"
+SEGMENTER = "pysbd-0.3+lines-v3"  # v3: Markdown wraps joined by the reader, chunks within one speaker turn
 
 
 def build_index(paths: str | Path | list[str | Path] | None = None, index_dir: str | Path | None = None, *,
@@ -183,11 +183,11 @@ def _assemble(previous: store.IndexFiles | None, carried: set[str], loaded: list
             assert doc is not None
             documents.append(doc)
             rows = previous.db.execute(
-                'SELECT id, doc_id, start, "end", page, n_tokens, first_segment, last_segment, text '
+                'SELECT id, doc_id, start, "end", page, n_tokens, first_segment, last_segment, text, speaker '
                 "FROM chunks WHERE doc_id = ? ORDER BY id", (doc_id,)).fetchall()
             chunk_rows.extend(r[1:] for r in rows)
             chunk_vecs.append(np.asarray(old_chunks[[r[0] for r in rows]], dtype=np.float32).reshape(-1, dim))
-            rows = previous.db.execute('SELECT id, doc_id, seq, start, "end", n_tokens FROM segments '
+            rows = previous.db.execute('SELECT id, doc_id, seq, start, "end", n_tokens, speaker FROM segments '
                                        "WHERE doc_id = ? ORDER BY id", (doc_id,)).fetchall()
             segment_rows.extend(r[1:] for r in rows)
             seg_vecs.append(np.asarray(previous.segment_vectors[[r[0] for r in rows]],
@@ -198,15 +198,15 @@ def _assemble(previous: store.IndexFiles | None, carried: set[str], loaded: list
     new_seg_texts: list[str] = []
     for doc in _bar(sorted(loaded, key=lambda d: d.doc_id), progress, "chunking"):
         counter = _memo(embedder.count_wordpieces)  # segment() and chunk() count the same sentences
-        segs = segment(doc.text, settings.chunking, counter, embedder.token_limit)
+        segs = segment(doc.text, settings.chunking, counter, embedder.token_limit, soft_wraps=doc.kind != "md")
         chunks = chunk(doc, segs, settings.chunking, counter, embedder.token_limit)
         documents.append(doc)
         for c in chunks:
             chunk_rows.append((doc.doc_id, c.start, c.end, c.page, c.n_tokens, c.first_segment,
-                               c.last_segment, c.text))
+                               c.last_segment, c.text, c.speaker))
             new_chunk_texts.append(c.text)
         for seq, s in enumerate(segs):
-            segment_rows.append((doc.doc_id, seq, s.start, s.end, s.n_tokens))
+            segment_rows.append((doc.doc_id, seq, s.start, s.end, s.n_tokens, doc.speaker_at(s.start)))
             new_seg_texts.append(s.text)
 
     reuse = _previous_vectors(previous, {d.doc_id for d in loaded}) if previous is not None else {}
@@ -236,7 +236,8 @@ def _headers(documents: list[Document], chunk_rows: list[tuple], previous: store
     ids: dict[str, int] = {}
     chunk_headers = np.empty(len(chunk_rows), dtype=np.int32)
     for i, row in enumerate(chunk_rows):
-        chunk_headers[i] = ids.setdefault(header_text(meta[row[0]]), len(ids))
+        speaker = row[8] if len(row) > 8 else None  # a transcript's chunk: its turn's speaker
+        chunk_headers[i] = ids.setdefault(header_text(meta[row[0]], speaker), len(ids))
     texts = list(ids)
     known = dict(zip(previous.header_texts, previous.header_vectors)) if previous is not None else {}
     todo = [t for t in texts if t not in known]

@@ -1,6 +1,7 @@
 """Answer -> readable plain text for the terminal (`policyqa ask`).
 
-Numbered quoted sentences, each with title, document id, page and character span; a figures
+Numbered quoted sentences, each with its speaker (transcripts, remarks), title, document id,
+page, character span and span in the source file; a figures
 table when the question asked for quantities; "Not found in the corpus" and the nearest
 passages when nothing answers. Pure function of the Answer, so the CLI keeps no logic.
 """
@@ -21,7 +22,10 @@ def _where(doc_id: str, page: int | None, start: int, end: int) -> str:
 
 def _cite(c: Citation) -> str:
     date = f", {c.date}" if c.date and len(c.date) <= 12 else ""
-    return f"{c.title}{date} ({_where(c.doc_id, c.page, c.start, c.end)})"
+    speaker = f"{c.speaker}, in " if c.speaker else ""
+    source = (f"; source chars {c.source_start}-{c.source_end}"
+              if c.source_start is not None and c.source_end is not None else "")
+    return f"{speaker}{c.title}{date} ({_where(c.doc_id, c.page, c.start, c.end)}{source})"
 
 
 def _wrap(text: str, indent: str) -> str:
@@ -31,7 +35,8 @@ def _wrap(text: str, indent: str) -> str:
 def _related(hits: tuple[Hit, ...]) -> list[str]:
     lines = []
     for i, h in enumerate(hits, 1):
-        lines.append(f"  [{i}] {h.title} ({_where(h.doc_id, h.page, h.start, h.end)})")
+        speaker = f" — {h.speaker}" if h.speaker else ""
+        lines.append(f"  [{i}] {h.title} ({_where(h.doc_id, h.page, h.start, h.end)}){speaker}")
         body = " ".join(h.text.split())
         lines.append(_wrap(body if len(body) <= 300 else body[:297] + "...", "      "))
     return lines

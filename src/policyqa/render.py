@@ -35,6 +35,8 @@ class Source:
     passage: str  # the passage's text (falls back to the quoted sentence alone)
     passage_start: int  # document offset of passage[0]
     quotes: tuple[tuple[int, int], ...]  # document offsets of the quoted sentences, in order
+    # where those sentences lie in the source file itself (txt and md; empty when unknown)
+    source_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,10 @@ def number_sources(answer: Answer, doc_text: Callable[[str], str | None] | None 
             # The passage does not hold the quotes where the citations say: show the quotes alone.
             text = " … ".join(quoted[span] for span in spans)
             start, spans = -1, ()
-        sources.append(Source(number=n, citation=first, passage=text, passage_start=start, quotes=spans))
+        in_file = tuple(sorted({(c.source_start, c.source_end) for c in cites
+                                if c.source_start is not None and c.source_end is not None}))
+        sources.append(Source(number=n, citation=first, passage=text, passage_start=start, quotes=spans,
+                              source_spans=in_file))
     return sources
 
 
@@ -143,22 +148,26 @@ def sources_html(answer: Answer, sources: list[Source]) -> str:
     for src in sources:
         c = src.citation
         spans = ", ".join(f"{a}–{b}" for a, b in src.quotes) or f"{c.start}–{c.end}"
-        meta = [x for x in (c.author, c.publisher) if x] + ([_short_date(c.date)] if c.date else [])
+        meta = [f"Speaker: {c.speaker}"] if c.speaker else []
+        meta += [x for x in (c.author, c.publisher) if x] + ([_short_date(c.date)] if c.date else [])
         meta += [f"p. {c.page}"] if c.page else []
         meta.append(f"{c.doc_id}, characters {spans}")
+        in_file = ", ".join(f"{a}–{b}" for a, b in src.source_spans)
         cards.append(_card(src.number, c.title, meta, c.source,
-                           _passage_html(src.passage, src.passage_start, src.quotes), c.doc_id, c.date))
+                           _passage_html(src.passage, src.passage_start, src.quotes), c.doc_id, c.date,
+                           source_chars=f"source chars {in_file}" if in_file else None))
     return '<div class="pqa-sources">' + "".join(cards) + "</div>"
 
 
 def _hit_meta(h: Hit) -> list[str]:
-    meta = [_short_date(h.date)] if h.date else []
+    meta = [f"Speaker: {h.speaker}"] if h.speaker else []
+    meta += [_short_date(h.date)] if h.date else []
     meta += [f"p. {h.page}"] if h.page else []
     return meta + [f"{h.doc_id}, characters {h.start}–{h.end}"]
 
 
 def _card(n: int, title: str, meta: list[str], source: str | None, passage: str, doc_id: str,
-          date: str | None = None) -> str:
+          date: str | None = None, source_chars: str | None = None) -> str:
     e = html.escape
     meta_html = " · ".join(e(m) for m in meta)
     if date and _short_date(date) != date:  # the remark says how sure the date is: keep it visible
@@ -170,6 +179,8 @@ def _card(n: int, title: str, meta: list[str], source: str | None, passage: str,
         else:
             link = f'<span title="{e(source, quote=True)}">{e(_clip(source, 80))}</span>'
         meta_html += f'<br><span class="pqa-link">Source: {link}</span>'
+    if source_chars:  # where the quotes are in the file itself: "source chars 1234–1302"
+        meta_html += (f'{" · " if source else "<br>"}<span class="pqa-source-chars">{e(source_chars)}</span>')
     return (f'<div class="pqa-source" data-doc-id="{e(doc_id, quote=True)}">'
             f'<div class="pqa-title"><span class="pqa-n">[{n}]</span> {e(title)}</div>'
             f'<div class="pqa-meta">{meta_html}</div>'
@@ -248,6 +259,10 @@ def answer_markdown(answer: Answer, sources: list[Source]) -> str:
         parts += [f"p. {c.page}"] if c.page else []
         spans = ", ".join(f"{a}–{b}" for a, b in src.quotes) or f"{c.start}–{c.end}"
         parts.append(f"{c.doc_id}, characters {spans}")
+        if src.source_spans:
+            parts.append("source chars " + ", ".join(f"{a}–{b}" for a, b in src.source_spans))
+        if c.speaker:
+            parts.insert(1, f"speaker {c.speaker}")
         parts += [c.source] if c.source else []
         # "[1] text" is no link in Markdown (that needs "[1]:" or "[1](...)"), so it stays readable.
         lines.append(f"[{src.number}] " + "; ".join(md_escape(p) for p in parts))

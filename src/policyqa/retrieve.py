@@ -160,11 +160,14 @@ class Retriever:
         return vec
 
     def search(self, question: str, k: int = 10, *, doc_ids: Iterable[str] | None = None,
-               date_from: str | None = None, date_to: str | None = None) -> list[Hit]:
+               date_from: str | None = None, date_to: str | None = None,
+               speakers: Iterable[str] | None = None) -> list[Hit]:
         """The ``k`` best passages for ``question``, best first.
 
         ``doc_ids`` keeps only those documents; ``date_from``/``date_to`` (ISO, inclusive, by
-        prefix: "2023" or "2023-11") keep documents whose publication date is known and in range.
+        prefix: "2023" or "2023-11") keep documents whose publication date is known and in range;
+        ``speakers`` keeps passages whose speaker contains one of the given names (case-insensitive
+        substring: "sullivan" finds "Jake Sullivan", "blumenthal" "Sen. Richard Blumenthal (D-CT)").
         """
         pool = self.candidate_pool(question, max(self.settings.candidates, k), doc_ids=doc_ids,
                                    date_from=date_from, date_to=date_to)
@@ -188,6 +191,9 @@ class Retriever:
         if not question or n <= 0 or self._files.n_chunks == 0:
             return None
         mask = self._mask(doc_ids, date_from, date_to)
+        if speakers is not None:
+            by_speaker = self._speaker_mask(speakers)
+            mask = by_speaker if mask is None else mask & by_speaker
         if mask is not None and not mask.any():
             return None
         qvec = np.ascontiguousarray(self.embed_query(question), dtype=np.float32).reshape(-1)
@@ -266,6 +272,18 @@ class Retriever:
                 allowed[row] = in_range(published[row])
         return allowed[self._chunk_doc]  # per chunk: is its document allowed
 
+    def _speaker_mask(self, speakers: Iterable[str]) -> np.ndarray:
+        """Per chunk: does its speaker contain one of ``speakers`` (case-insensitive)?"""
+        if isinstance(speakers, str):  # one name, not its characters
+            speakers = [speakers]
+        names = [s.strip().lower() for s in speakers if s and s.strip()]
+        allowed = np.zeros(self._files.n_chunks, dtype=bool)
+        for name in names:
+            ids = [r[0] for r in self._files.db.execute(
+                "SELECT id FROM chunks WHERE speaker IS NOT NULL AND instr(lower(speaker), ?) > 0", (name,))]
+            allowed[np.asarray(ids, dtype=np.int64)] = True
+        return allowed
+
     def _doc_rows(self, doc_ids: list[str]) -> list[int]:
         """Rows (documents.rowid - 1) of the given ids that the index holds."""
         rows: list[int] = []
@@ -338,14 +356,14 @@ class Retriever:
             return []
         marks = ",".join("?" * len(ids))
         rows = {r[0]: r[1:] for r in self._files.db.execute(
-            f'SELECT c.id, c.doc_id, c.start, c."end", c.page, c.text, d.title, d.source, d.date FROM chunks c '
-            f"JOIN documents d ON d.doc_id = c.doc_id WHERE c.id IN ({marks})", ids)}
+            f'SELECT c.id, c.doc_id, c.start, c."end", c.page, c.text, d.title, d.source, d.date, c.speaker '
+            f"FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.id IN ({marks})", ids)}
         hits = []
         for rank, cid in enumerate(ids, 1):
-            doc_id, start, end, page, text, title, source, date = rows[cid]
+            doc_id, start, end, page, text, title, source, date, speaker = rows[cid]
             hits.append(Hit(doc_id=doc_id, title=title, source=source, date=date, text=text, start=start,
                             end=end, page=page, score=score[cid], dense_score=dense.get(cid),
-                            lexical_score=lexical.get(cid), rank=rank, chunk_id=cid))
+                            lexical_score=lexical.get(cid), rank=rank, chunk_id=cid, speaker=speaker))
         return hits
 
 

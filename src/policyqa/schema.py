@@ -25,6 +25,51 @@ class DocumentMeta:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """A stretch of a document spoken by one speaker: ``text[start:end]``."""
+
+    start: int
+    end: int
+    speaker: str | None
+
+
+@dataclass(frozen=True)
+class SourceMap:
+    """Normalised text -> decoded source file, as sorted runs: output characters from ``out[i]``
+    (up to ``out[i + 1]``) came from ``source[src[i]:src_end[i]]``, one to one when the lengths
+    agree, else as a whole (a line break standing for several source characters, a decomposed
+    word). Source characters between runs were removed (markup, escapes, labels, spaces)."""
+
+    out: tuple[int, ...]
+    src: tuple[int, ...]
+    src_end: tuple[int, ...]
+
+    def _at(self, offset: int, text_len: int) -> tuple[int, int]:
+        i = bisect.bisect_right(self.out, offset) - 1
+        run_end = self.out[i + 1] if i + 1 < len(self.out) else text_len
+        if self.src_end[i] - self.src[i] == run_end - self.out[i]:
+            pos = self.src[i] + offset - self.out[i]
+            return pos, pos + 1
+        return self.src[i], self.src_end[i]
+
+    def span(self, start: int, end: int, text_len: int) -> tuple[int, int] | None:
+        """Source span of ``text[start:end]`` (``text_len`` = len(text)); None for an empty span."""
+        if end <= start or not self.out or start < 0 or end > text_len:
+            return None
+        return self._at(start, text_len)[0], self._at(end - 1, text_len)[1]
+
+    def to_json(self) -> list[list[int]]:
+        return [list(self.out), list(self.src), list(self.src_end)]
+
+    @classmethod
+    def from_json(cls, data: object) -> "SourceMap | None":
+        if not data:
+            return None
+        out, src, src_end = data  # type: ignore[misc]
+        return cls(tuple(out), tuple(src), tuple(src_end))
+
+
+@dataclass(frozen=True)
 class Document:
     doc_id: str  # path relative to the corpus root, POSIX separators
     path: str  # absolute path of the file it was read from
@@ -33,6 +78,11 @@ class Document:
     meta: DocumentMeta
     content_hash: str  # sha256 of the file's bytes
     page_starts: tuple[int, ...] = ()  # offset where each page begins (PDF only)
+    # Who speaks where (transcripts, remarks); sorted, non-overlapping; text before the first
+    # turn has no speaker.
+    turns: tuple[Turn, ...] = ()
+    # Offsets into the decoded source file (txt and md; None for html, pdf and xml).
+    source_map: SourceMap | None = None
 
     @property
     def title(self) -> str:
@@ -43,6 +93,21 @@ class Document:
         if not self.page_starts:
             return None
         return bisect.bisect_right(self.page_starts, offset)
+
+    def turn_at(self, offset: int) -> int:
+        """Index of the turn holding ``offset``, -1 outside every turn."""
+        i = bisect.bisect_right([t.start for t in self.turns], offset) - 1
+        return i if i >= 0 and offset < self.turns[i].end else -1
+
+    def speaker_at(self, offset: int) -> str | None:
+        i = self.turn_at(offset)
+        return self.turns[i].speaker if i >= 0 else None
+
+    def source_span(self, start: int, end: int) -> tuple[int, int] | None:
+        """Where ``text[start:end]`` lies in the decoded source file, or None when unknown."""
+        if self.source_map is None:
+            return None
+        return self.source_map.span(start, end, len(self.text))
 
 
 @dataclass(frozen=True)
@@ -67,6 +132,7 @@ class Chunk:
     page: int | None
     first_segment: int  # index into the document's segments
     last_segment: int  # inclusive
+    speaker: str | None = None  # who speaks in it (a chunk never spans two turns)
 
 
 @dataclass(frozen=True)
@@ -86,6 +152,7 @@ class Hit:
     lexical_score: float | None  # BM25 score, None when the lexical search missed it
     rank: int  # 1-based
     chunk_id: int
+    speaker: str | None = None  # who speaks in the passage (transcripts, remarks)
 
 
 @dataclass(frozen=True)
@@ -151,6 +218,11 @@ class Citation:
     chunk_start: int
     chunk_end: int
     content_hash: str  # of the file when it was indexed; verify() compares against the file now
+    speaker: str | None = None  # who said it (transcripts, remarks), None when unknown
+    # The quote's span in the decoded source file (front matter included), txt and md only:
+    # squeeze(strip_markup(source[source_start:source_end])) == squeeze(quote) (textmap.py).
+    source_start: int | None = None
+    source_end: int | None = None
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,7 @@ class Candidates:
     window_hi: np.ndarray  # of it (itself included), in its run of directly following segments
     paragraph: np.ndarray  # per unit: paragraph number (units of one paragraph share it)
     context_paragraph: np.ndarray  # per context row: paragraph number
+    speakers: tuple[str | None, ...] = ()  # per unit: who says it (transcripts, remarks), None when unknown
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -188,15 +189,17 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
     ids = [h.chunk_id for h in hits]
     marks = ",".join("?" * len(ids))
     rows = files.db.execute(
-        f'SELECT c.id, s.id, s.doc_id, s.seq, s.start, s."end", c.first_segment, c.last_segment '
+        f'SELECT c.id, s.id, s.doc_id, s.seq, s.start, s."end", c.first_segment, c.last_segment, s.speaker '
         f"FROM chunks c JOIN segments s ON s.doc_id = c.doc_id "
         f"AND s.seq BETWEEN c.first_segment - {WINDOW} AND c.last_segment + {WINDOW} "
         f"WHERE c.id IN ({marks})", ids).fetchall()
     rank_of = {cid: i for i, cid in enumerate(ids)}
     by_seg: dict[int, tuple[str, int, int, int]] = {}  # seg id -> (doc, seq, start, end)
     inside: dict[int, set[int]] = {}  # seg id -> hits (by rank) holding it
-    for cid, sid, doc_id, seq, start, end, first, last in rows:
+    speaker_of: dict[int, str | None] = {}
+    for cid, sid, doc_id, seq, start, end, first, last, speaker in rows:
         by_seg[sid] = (doc_id, seq, start, end)
+        speaker_of[sid] = speaker
         if first <= seq <= last:
             inside.setdefault(sid, set()).add(rank_of[cid])
     ctx_ids = sorted(by_seg, key=lambda sid: (by_seg[sid][0], by_seg[sid][1]))
@@ -279,4 +282,5 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
         window_hi=np.minimum(run_end[last], last + WINDOW) + 1,
         paragraph=para[first],
         context_paragraph=para,
+        speakers=tuple(speaker_of[ctx_ids[f]] for f in first.tolist()),
     )

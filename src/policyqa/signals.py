@@ -131,7 +131,7 @@ SENTENCE_FEATURES = (
     "cos", "cos_gap", "cos_ctx", "cos_para", "cos_para_gap", "cos_para_max", "cov", "cov_gap", "cov_ctx",
     "cov_win", "bm25_win", "cov_passage", "cov_prev", "anaphora", "bm25", "bigram", "surface", "names",
     "new_terms", *(f"type_{t}" for t in QTYPES), "hit_rrank", "hit_dense", "hit_lex", "hit_fused",
-    "n_hits", "length", "short", "title", "heading",
+    "n_hits", "length", "short", "title", "heading", "speaker_named", "speaker_answers",
 )
 
 
@@ -250,6 +250,16 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
         else:
             types.append(np.array([_cue(t, x) for x in cands.texts], dtype=float))
 
+    # Who says the sentence (transcripts, remarks). "What did Sullivan say about ...": a sentence
+    # Sullivan speaks beats one that mentions him. "Who proposed ...": the speaker label, which the
+    # quote itself never holds, can answer a person question.
+    speakers = cands.speakers or (None,) * n
+    speaker_words = [_words(sp) if sp else frozenset() for sp in speakers]
+    qnames = set(q.names)
+    speaker_named = np.array([bool(qnames & w) for w in speaker_words], dtype=float)
+    speaker_answers = np.array([bool(w) and not (w & qwords) for w in speaker_words], dtype=float) \
+        if "person" in q.qtypes else np.zeros(n)
+
     rank = cands.hit.astype(np.float64)
     dense = np.array([h.dense_score if h.dense_score is not None else 0.0 for h in hits])
     lex = np.array([h.lexical_score or 0.0 for h in hits])
@@ -265,6 +275,7 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
         (cands.seq == 0).astype(float),
         np.array([not x.rstrip().endswith((".", "!", "?", '"', "”", ")", ":", ";")) for x in cands.texts],
                  dtype=float),
+        speaker_named, speaker_answers,
     ])
 
 

@@ -46,7 +46,7 @@ import numpy as np
 
 from .config import DEFAULT_ANN_THRESHOLD, SCHEMA_VERSION, ChunkSettings
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError
-from .schema import Document, DocumentMeta
+from .schema import Document, DocumentMeta, SourceMap, Turn
 
 CURRENT = "CURRENT"
 LOCK = ".lock"
@@ -73,12 +73,14 @@ ANN_PROBE_MARGIN = 3
 _SCHEMA = """
 CREATE TABLE documents (
   doc_id TEXT PRIMARY KEY, path TEXT, kind TEXT, content_hash TEXT, title TEXT, author TEXT,
-  publisher TEXT, date TEXT, published TEXT, source TEXT, licence TEXT, page_starts TEXT, text TEXT);
+  publisher TEXT, date TEXT, published TEXT, source TEXT, licence TEXT, page_starts TEXT, text TEXT,
+  turns TEXT, source_map TEXT);
 CREATE TABLE chunks (
   id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, "end" INTEGER, page INTEGER,
-  n_tokens INTEGER, first_segment INTEGER, last_segment INTEGER, text TEXT);
+  n_tokens INTEGER, first_segment INTEGER, last_segment INTEGER, text TEXT, speaker TEXT);
 CREATE TABLE segments (
-  id INTEGER PRIMARY KEY, doc_id TEXT, seq INTEGER, start INTEGER, "end" INTEGER, n_tokens INTEGER);
+  id INTEGER PRIMARY KEY, doc_id TEXT, seq INTEGER, start INTEGER, "end" INTEGER, n_tokens INTEGER,
+  speaker TEXT);
 """
 _INDEXES = """
 CREATE INDEX chunks_doc ON chunks(doc_id);
@@ -184,8 +186,9 @@ class GenerationData:
     """Everything a generation holds, as plain arrays and rows (built by indexing.py)."""
 
     documents: list[Document]
-    chunk_rows: list[tuple[str, int, int, int | None, int, int, int, str]]  # doc,start,end,page,ntok,first,last,text
-    segment_rows: list[tuple[str, int, int, int, int]]  # doc_id, seq, start, end, n_tokens
+    # doc,start,end,page,ntok,first,last,text[,speaker]: the speaker may be left off (None)
+    chunk_rows: list[tuple]
+    segment_rows: list[tuple]  # doc_id, seq, start, end, n_tokens[, speaker]
     chunk_vectors: np.ndarray  # float32 (n_chunks, dim)
     segment_vectors: np.ndarray  # (n_segments, dim), stored as float16
     manifest: dict[str, Any]
@@ -216,14 +219,16 @@ def write_generation(index_dir: Path, data: GenerationData, *, ann_threshold: in
         db.execute("PRAGMA journal_mode = OFF")
         db.execute("PRAGMA synchronous = OFF")
         db.executescript(_SCHEMA)
-        db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+        db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
             (d.doc_id, d.path, d.kind, d.content_hash, d.meta.title, d.meta.author, d.meta.publisher,
              d.meta.date, d.meta.published, d.meta.source, d.meta.licence, json.dumps(list(d.page_starts)),
-             d.text) for d in data.documents))
-        db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
-                       ((i, *row) for i, row in enumerate(data.chunk_rows)))
-        db.executemany("INSERT INTO segments VALUES (?,?,?,?,?,?)",
-                       ((i, *row) for i, row in enumerate(data.segment_rows)))
+             d.text, _turns_json(d.turns),
+             json.dumps(d.source_map.to_json(), separators=(",", ":")) if d.source_map else None)
+            for d in data.documents))
+        db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       ((i, *row[:8], row[8] if len(row) > 8 else None) for i, row in enumerate(data.chunk_rows)))
+        db.executemany("INSERT INTO segments VALUES (?,?,?,?,?,?,?)",
+                       ((i, *row[:5], row[5] if len(row) > 5 else None) for i, row in enumerate(data.segment_rows)))
         db.executescript(_INDEXES)  # after the rows: one sort instead of millions of index updates
         db.commit()
     finally:
@@ -277,6 +282,10 @@ def _write_headers(tmp: Path, data: GenerationData, dim: int) -> None:
         bm25.index(bm25s.tokenize(data.header_texts, stopwords="en", stemmer=_stemmer(), return_ids=True,
                                   show_progress=False), show_progress=False)
         bm25.save(str(tmp / HEADER_BM25_DIR))
+
+
+def _turns_json(turns: tuple[Turn, ...]) -> str | None:
+    return json.dumps([[t.start, t.end, t.speaker] for t in turns], ensure_ascii=False) if turns else None
 
 
 def _save_npy(path: Path, array: np.ndarray, dtype: type, dim: int) -> None:
@@ -477,13 +486,15 @@ class IndexFiles:
     def document(self, doc_id: str) -> Document | None:
         row = self.db.execute(
             "SELECT doc_id, path, kind, content_hash, title, author, publisher, date, published, source,"
-            " licence, page_starts, text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+            " licence, page_starts, text, turns, source_map FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         if row is None:
             return None
         meta = DocumentMeta(title=row[4], author=row[5], publisher=row[6], date=row[7], published=row[8],
                             source=row[9], licence=row[10])
         return Document(doc_id=row[0], path=row[1], kind=row[2], text=row[12], meta=meta,
-                        content_hash=row[3], page_starts=tuple(json.loads(row[11] or "[]")))
+                        content_hash=row[3], page_starts=tuple(json.loads(row[11] or "[]")),
+                        turns=tuple(Turn(s, e, sp) for s, e, sp in json.loads(row[13] or "[]")),
+                        source_map=SourceMap.from_json(json.loads(row[14]) if row[14] else None))
 
     def segment_texts(self, doc_ids: Iterable[str] | None = None) -> list[tuple[int, str]]:
         """(segment id, text) of every segment (of ``doc_ids`` if given), by id: the sentence texts
