@@ -170,7 +170,7 @@ class Retriever:
         substring: "sullivan" finds "Jake Sullivan", "blumenthal" "Sen. Richard Blumenthal (D-CT)").
         """
         pool = self.candidate_pool(question, max(self.settings.candidates, k), doc_ids=doc_ids,
-                                   date_from=date_from, date_to=date_to)
+                                   date_from=date_from, date_to=date_to, speakers=speakers)
         if pool is None:
             return []
         fused, dense, lexical = fuse(pool, self.settings)
@@ -181,7 +181,8 @@ class Retriever:
                           {c: float(lexical[j]) for c, j in zip(ids, best) if pool.lexical_rank[j] > 0})
 
     def candidate_pool(self, question: str, n: int, *, doc_ids: Iterable[str] | None = None,
-                       date_from: str | None = None, date_to: str | None = None) -> "Pool | None":
+                       date_from: str | None = None, date_to: str | None = None,
+                       speakers: Iterable[str] | None = None) -> "Pool | None":
         """The union of the ``n`` best chunks of each half, with every score fusion needs.
 
         The lexical half ranks chunks by their BM25 plus the header field's times its weight, so
