@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 
 from .schema import SourceMap, Turn
 
@@ -170,7 +169,7 @@ def read_markdown(raw: str, body_start: int, author: str | None = None,
     lines = [(m.start(), m.end()) for m in _LINE.finditer(raw, body_start) if m.end() > m.start()]
     lines = [(s, s + len(raw[s:e].rstrip("\r\n"))) for s, e in lines]
     wrapped = _wrapped(raw, lines)
-    label_lines = sum(1 for s, e in lines if _LABEL_LINE.match(raw, s, e) and _LABEL_LINE.match(raw, s, e).end() == e)
+    label_lines = sum(1 for s, e in lines if _LABEL_LINE.fullmatch(raw, s, e))
     people = _people(author)
     b = Builder()
     heading: str | None = None
@@ -560,13 +559,3 @@ def source_matches(source: str, start: int, end: int, quote: str, kind: str) -> 
     """The rule a source span keeps: squeeze(strip_markup(source[start:end])) == squeeze(quote)."""
     return squeeze(strip_markup(source[start:end], kind)) == squeeze(quote)
 
-
-def turn_index(turns: Iterable[Turn], offset: int) -> int:
-    """Index of the turn holding ``offset`` (-1 before the first)."""
-    idx = -1
-    for i, t in enumerate(turns):
-        if t.start <= offset:
-            idx = i
-        else:
-            break
-    return idx
