@@ -252,3 +252,9 @@ def test_unresolved_labels_are_title_cased():
     assert resolve_speaker("AUDIENCE MEMBER", []) == "Audience Member"
     doc = corpus_doc("us-wh-2024-01-30-sullivan-future-of-us-china-relations.md")
     assert {"Jake Sullivan", "Stephen Hadley"} <= {t.speaker for t in doc.turns}  # MR. HADLEY, the moderator
+
+
+def test_unpaired_code_markers_and_link_remnants_are_dropped(tmp_path):
+    doc = md_doc(tmp_path, "A lone ` backtick and a remnant](https://x.org/a) of a link.\n")
+    assert doc.text == "A lone backtick and a remnant of a link."
+    check_source_spans(doc)

@@ -321,7 +321,8 @@ def _inline(raw: str, para: list[tuple[int, int]], hard: list[bool], b: Builder,
             close = p.find(ticks, j)
             while close >= 0 and close + len(ticks) < n and p[close + len(ticks)] == "`":
                 close = p.find(ticks, close + len(ticks) + 1)
-            if close < 0:
+            if close < 0:  # an unpaired backtick is a code marker too: dropped
+                gone[i:j] = b"\x01" * (j - i)
                 i = j
                 continue
             gone[i:j] = b"\x01" * (j - i)
@@ -367,6 +368,10 @@ def _inline(raw: str, para: list[tuple[int, int]], hard: list[bool], b: Builder,
                     i += 1
                     continue
         i += 1
+    # what is left of a link whose text began before this paragraph: "](url)" is never prose
+    for m in re.finditer(r"\]\((?:[^()\s]|\([^()\s]*\))*\)", p):
+        if free(m.start(), m.start() + 2):
+            gone[m.start():m.end()] = b"\x01" * (m.end() - m.start())
     # emphasis markers
     i = 0
     while i < n:
@@ -525,6 +530,7 @@ def strip_markup(fragment: str, kind: str = "md") -> str:
     # code spans and escapes first, left to right as the reader does: their content is literal
     text = re.sub(r"(`+)(.+?)\1|\\([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])",
                   lambda m: protect(m.group(2) if m.group(1) else m.group(3)), fragment, flags=re.DOTALL)
+    text = text.replace("`", "")  # unpaired code markers (the reader drops them too)
     text = re.sub(r"\\(?=\s*$)", "", text)  # a hard-break backslash at a line end
     text = re.sub(r"\\(?=\r?\n)", "", text)
     text = _COMMENT.sub("", text)
