@@ -81,7 +81,7 @@ class Document:
     # Who speaks where (transcripts, remarks); sorted, non-overlapping; text before the first
     # turn has no speaker.
     turns: tuple[Turn, ...] = ()
-    # Offsets into the decoded source file (txt and md; None for html, pdf and xml).
+    # Offsets into the decoded source file (txt, md, UTF-8 xml; None for html and pdf).
     source_map: SourceMap | None = None
 
     @property
@@ -219,7 +219,7 @@ class Citation:
     chunk_end: int
     content_hash: str  # of the file when it was indexed; verify() compares against the file now
     speaker: str | None = None  # who said it (transcripts, remarks), None when unknown
-    # The quote's span in the decoded source file (front matter included), txt and md only:
+    # The quote's span in the decoded source file (front matter included), txt, md and xml:
     # squeeze(strip_markup(source[source_start:source_end])) == squeeze(quote) (textmap.py).
     source_start: int | None = None
     source_end: int | None = None
