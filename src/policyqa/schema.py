@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,13 @@ class Document:
             return None
         return bisect.bisect_right(self.page_starts, offset)
 
+    @cached_property
+    def _turn_starts(self) -> list[int]:
+        return [t.start for t in self.turns]
+
     def turn_at(self, offset: int) -> int:
         """Index of the turn holding ``offset``, -1 outside every turn."""
-        i = bisect.bisect_right([t.start for t in self.turns], offset) - 1
+        i = bisect.bisect_right(self._turn_starts, offset) - 1
         return i if i >= 0 and offset < self.turns[i].end else -1
 
     def speaker_at(self, offset: int) -> str | None:
