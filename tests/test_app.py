@@ -421,3 +421,21 @@ def test_a_long_passage_is_cut_to_the_context_around_its_quotes():
     assert out.startswith("… word") and out.endswith("tail …")
     assert "<mark>THE QUOTE.</mark>" in out and len(out) < 2 * CONTEXT + 60
     assert _passage_html("short <b> text", 0, ((6, 9),)) == "short <mark>&lt;b&gt;</mark> text"
+
+
+def test_sources_panel_shows_the_speaker_and_the_span_in_the_source_file():
+    a, b = DOC.index("The <b>"), DOC.index("It cost")
+    c = cite(a, b - 1, speaker="Jake <Sullivan>", source_start=1234, source_end=1302)
+    answer = Answer(question="q", effective_query="q", found=True,
+                    sentences=(AnswerSentence(text=c.quote, citation=c, score=0.9),), hits=(hit(),))
+    v = view(answer)
+    assert "Speaker: Jake &lt;Sullivan&gt;" in v.sources
+    assert '<span class="pqa-source-chars">source chars 1234–1302</span>' in v.sources
+    assert "speaker Jake \\<Sullivan\\>" in v.markdown and "source chars 1234–1302" in v.markdown
+    from policyqa.plaintext import format_answer
+
+    text = format_answer(answer)
+    assert "Jake <Sullivan>, in Notes <on> the summit" in text and "source chars 1234-1302" in text
+    # no speaker and no source span (a PDF or HTML citation): nothing extra is shown
+    plain = view(found_answer())
+    assert "Speaker:" not in plain.sources and "source chars" not in plain.sources

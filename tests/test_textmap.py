@@ -39,6 +39,7 @@ def check_source_spans(doc) -> int:
     n = 0
     for s in segment(doc.text, soft_wraps=doc.kind != "md"):
         assert doc.text[s.start:s.end] == s.text
+        assert s.text.strip()
         span = doc.source_span(s.start, s.end)
         assert span is not None, (doc.doc_id, s.text)
         a, b = span
@@ -252,3 +253,26 @@ def test_unresolved_labels_are_title_cased():
     assert resolve_speaker("AUDIENCE MEMBER", []) == "Audience Member"
     doc = corpus_doc("us-wh-2024-01-30-sullivan-future-of-us-china-relations.md")
     assert {"Jake Sullivan", "Stephen Hadley"} <= {t.speaker for t in doc.turns}  # MR. HADLEY, the moderator
+
+
+def test_unpaired_code_markers_and_link_remnants_are_dropped(tmp_path):
+    doc = md_doc(tmp_path, "A lone ` backtick and a remnant](https://x.org/a) of a link.\n")
+    assert doc.text == "A lone backtick and a remnant of a link."
+    check_source_spans(doc)
+
+
+def test_xml_source_spans_from_expat_byte_positions(tmp_path):
+    # The Federal Register original of the executive order (kept in corpus/originals, not indexed).
+    doc = load_document(DEFAULT_CORPUS / "originals" / "us-eo-14110-federal-register.xml", DEFAULT_CORPUS)
+    assert check_source_spans(doc) > 600
+    path = tmp_path / "order.xml"
+    path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<doc><title>Caf\u00e9 &amp; policy</title>\n'
+                    "<p>An <i>inline</i> word, café and A&#x26;B.</p><p><![CDATA[Raw & text.]]></p></doc>",
+                    encoding="utf-8")
+    doc = load_document(path, tmp_path)
+    # (a quote wholly inside CDATA that holds "<...>" cannot be told from tags in its slice alone)
+    assert doc.text == "Café & policy\nAn inline word, café and A&B.\nRaw & text."
+    check_source_spans(doc)
+    (tmp_path / "latin.xml").write_bytes('<?xml version="1.0" encoding="ISO-8859-1"?><a>caf\u00e9 au lait.</a>'
+                                        .encode("latin-1"))
+    assert load_document(tmp_path / "latin.xml", tmp_path).source_map is None  # UTF-8 files only

@@ -338,7 +338,13 @@ def _read_xml(path: Path, data: bytes) -> Read:
     except RecursionError:
         raise DocumentError(str(path), "XML nested too deeply to read") from None
     title = root.findtext(".//SUBJECT") or root.findtext(".//title") or root.findtext(".//TITLE")
-    return text, DocumentMeta(title=_SPACE_RUNS.sub(" ", title or path.stem).strip()), ()
+    from .textmap import xml_source_map
+
+    try:  # offsets into the file from expat's byte positions; None when they cannot be had
+        source_map = xml_source_map(data, decode_text(path, data), text)
+    except (DocumentError, RecursionError):
+        source_map = None
+    return text, DocumentMeta(title=_SPACE_RUNS.sub(" ", title or path.stem).strip()), (), (), source_map
 
 
 _SPACE_RUNS = re.compile(r"\s+")

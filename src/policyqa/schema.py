@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class Document:
     # Who speaks where (transcripts, remarks); sorted, non-overlapping; text before the first
     # turn has no speaker.
     turns: tuple[Turn, ...] = ()
-    # Offsets into the decoded source file (txt and md; None for html, pdf and xml).
+    # Offsets into the decoded source file (txt, md, UTF-8 xml; None for html and pdf).
     source_map: SourceMap | None = None
 
     @property
@@ -94,9 +95,13 @@ class Document:
             return None
         return bisect.bisect_right(self.page_starts, offset)
 
+    @cached_property
+    def _turn_starts(self) -> list[int]:
+        return [t.start for t in self.turns]
+
     def turn_at(self, offset: int) -> int:
         """Index of the turn holding ``offset``, -1 outside every turn."""
-        i = bisect.bisect_right([t.start for t in self.turns], offset) - 1
+        i = bisect.bisect_right(self._turn_starts, offset) - 1
         return i if i >= 0 and offset < self.turns[i].end else -1
 
     def speaker_at(self, offset: int) -> str | None:
@@ -219,7 +224,7 @@ class Citation:
     chunk_end: int
     content_hash: str  # of the file when it was indexed; verify() compares against the file now
     speaker: str | None = None  # who said it (transcripts, remarks), None when unknown
-    # The quote's span in the decoded source file (front matter included), txt and md only:
+    # The quote's span in the decoded source file (front matter included), txt, md and xml:
     # squeeze(strip_markup(source[source_start:source_end])) == squeeze(quote) (textmap.py).
     source_start: int | None = None
     source_end: int | None = None

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 
 from .schema import SourceMap, Turn
 
@@ -170,7 +169,7 @@ def read_markdown(raw: str, body_start: int, author: str | None = None,
     lines = [(m.start(), m.end()) for m in _LINE.finditer(raw, body_start) if m.end() > m.start()]
     lines = [(s, s + len(raw[s:e].rstrip("\r\n"))) for s, e in lines]
     wrapped = _wrapped(raw, lines)
-    label_lines = sum(1 for s, e in lines if _LABEL_LINE.match(raw, s, e) and _LABEL_LINE.match(raw, s, e).end() == e)
+    label_lines = sum(1 for s, e in lines if _LABEL_LINE.fullmatch(raw, s, e))
     people = _people(author)
     b = Builder()
     heading: str | None = None
@@ -322,7 +321,8 @@ def _inline(raw: str, para: list[tuple[int, int]], hard: list[bool], b: Builder,
             close = p.find(ticks, j)
             while close >= 0 and close + len(ticks) < n and p[close + len(ticks)] == "`":
                 close = p.find(ticks, close + len(ticks) + 1)
-            if close < 0:
+            if close < 0:  # an unpaired backtick is a code marker too: dropped
+                gone[i:j] = b"\x01" * (j - i)
                 i = j
                 continue
             gone[i:j] = b"\x01" * (j - i)
@@ -368,6 +368,10 @@ def _inline(raw: str, para: list[tuple[int, int]], hard: list[bool], b: Builder,
                     i += 1
                     continue
         i += 1
+    # what is left of a link whose text began before this paragraph: "](url)" is never prose
+    for m in re.finditer(r"\]\((?:[^()\s]|\([^()\s]*\))*\)", p):
+        if free(m.start(), m.start() + 2):
+            gone[m.start():m.end()] = b"\x01" * (m.end() - m.start())
     # emphasis markers
     i = 0
     while i < n:
@@ -508,7 +512,25 @@ def strip_markup(fragment: str, kind: str = "md") -> str:
     """What the Markdown reader removes, removed from a slice of a source file: comments,
     struck-out text, known HTML tags, link targets and brackets, images, code backticks,
     emphasis markers and escapes. Independent of the reader (regular expressions over the
-    slice), so comparing the two checks a citation's source span. Plain text: unchanged."""
+    slice), so comparing the two checks a citation's source span. XML: tags, comments and CDATA
+    markers removed, entities decoded. Plain text: unchanged."""
+    if kind == "xml":
+        import html
+
+        # CDATA content is text as written (a slice may start or end inside a section)
+        parts = re.split(r"(<!\[CDATA\[.*?\]\]>)", fragment, flags=re.DOTALL)
+        head = parts[0].split("]]>", 1) if "]]>" in parts[0] else None
+        out = [head[0]] if head else []
+        parts[0] = head[1] if head else parts[0]
+        for i, part in enumerate(parts):
+            if i % 2:
+                out.append(part[9:-3])
+                continue
+            tail = ""
+            if i == len(parts) - 1 and "<![CDATA[" in part:
+                part, tail = part.split("<![CDATA[", 1)
+            out.append(html.unescape(re.sub(r"<!--.*?-->|<[^<>]*>", "", part, flags=re.DOTALL)) + tail)
+        return "".join(out)
     if kind != "md":
         return fragment
     protected: dict[str, str] = {}
@@ -526,6 +548,7 @@ def strip_markup(fragment: str, kind: str = "md") -> str:
     # code spans and escapes first, left to right as the reader does: their content is literal
     text = re.sub(r"(`+)(.+?)\1|\\([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])",
                   lambda m: protect(m.group(2) if m.group(1) else m.group(3)), fragment, flags=re.DOTALL)
+    text = text.replace("`", "")  # unpaired code markers (the reader drops them too)
     text = re.sub(r"\\(?=\s*$)", "", text)  # a hard-break backslash at a line end
     text = re.sub(r"\\(?=\r?\n)", "", text)
     text = _COMMENT.sub("", text)
@@ -561,12 +584,100 @@ def source_matches(source: str, start: int, end: int, quote: str, kind: str) -> 
     return squeeze(strip_markup(source[start:end], kind)) == squeeze(quote)
 
 
-def turn_index(turns: Iterable[Turn], offset: int) -> int:
-    """Index of the turn holding ``offset`` (-1 before the first)."""
-    idx = -1
-    for i, t in enumerate(turns):
-        if t.start <= offset:
-            idx = i
-        else:
-            break
-    return idx
+
+# ---- XML ------------------------------------------------------------------------------
+
+def xml_source_map(data: bytes, source: str, expected: str) -> SourceMap | None:
+    """The map of ``documents._read_xml``'s text into ``source`` (the decoded file), rebuilt from
+    expat's byte positions (ElementTree keeps none): the same block/inline layout as
+    ``documents._xml_text``, each character-data event mapped to its bytes (one to one when the
+    bytes are the text itself, as a whole for an entity or a CRLF). UTF-8 files only; None
+    when the rebuilt text is not exactly ``expected``."""
+    import bisect
+    from xml.parsers import expat
+
+    try:
+        if data.decode("utf-8-sig") != source:
+            return None
+    except UnicodeDecodeError:
+        return None
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    char_starts = [i for i, byte in enumerate(data) if byte & 0xC0 != 0x80]
+
+    def char_at(byte: int) -> int:
+        return bisect.bisect_left(char_starts, byte) - (1 if bom else 0)
+
+    # node = [children, text pieces, tail pieces]; a piece = [data, byte start, byte end]
+    root: list = [[], [], []]
+    stack = [root]
+    open_piece: list = []
+
+    def close(pos: int) -> None:
+        if open_piece:
+            open_piece.pop()[2] = pos
+
+    def start(name, attrs):  # type: ignore[no-untyped-def]
+        close(parser.CurrentByteIndex)
+        node: list = [[], [], []]
+        stack[-1][0].append(node)
+        stack.append(node)
+
+    def end(name):  # type: ignore[no-untyped-def]
+        close(parser.CurrentByteIndex)
+        stack.pop()
+
+    def chars(text):  # type: ignore[no-untyped-def]
+        close(parser.CurrentByteIndex)
+        node = stack[-1]
+        piece = [text, parser.CurrentByteIndex, parser.CurrentByteIndex]
+        (node[0][-1][2] if node[0] else node[1]).append(piece)
+        open_piece.append(piece)
+
+    def other(*_):  # type: ignore[no-untyped-def]
+        close(parser.CurrentByteIndex)
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, chars
+    parser.CommentHandler = parser.ProcessingInstructionHandler = other
+    parser.StartCdataSectionHandler = parser.EndCdataSectionHandler = other
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError:
+        return None
+    close(len(data))
+    if len(root[0]) != 1:
+        return None
+    b = Builder()
+
+    def emit(pieces: list) -> None:
+        for text, s, e in pieces:
+            cs, ce = char_at(s), char_at(e)
+            if source[cs:ce] == text:
+                b.add_source(source, cs, ce)
+            else:  # an entity, a character reference, a CRLF: its words map to the whole
+                for m in _TOKEN.finditer(text):
+                    if m.group(4):
+                        b.add(unicodedata.normalize("NFC", m.group(4)), cs, max(ce, cs + 1))
+                    elif m.group(1) or m.group(3):
+                        b.space(cs)
+
+    def walk(node: list) -> None:
+        children, text, _ = node
+        if not children:
+            emit(text)
+            return
+        mixed = any(t.strip() for t, _, _ in text) or any(t.strip() for c in children for t, _, _ in c[2])
+        if mixed:
+            emit(text)
+            for child in children:
+                walk(child)
+                emit(child[2])
+            return
+        for i, child in enumerate(children):
+            if i:
+                b.newline(0, b.nl + 1)
+            walk(child)
+
+    walk(root[0][0])
+    text, smap, _ = b.finish()
+    return smap if text == expected else None
