@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import PolicyQAError
 
 # Bump when the on-disk layout changes; an index with another version must be rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: documents.date_source
 
 ENV_INDEX = "POLICYQA_INDEX"
 ENV_CORPUS = "POLICYQA_CORPUS"
@@ -51,6 +51,9 @@ class Settings:
     model_path: Path | None = field(default_factory=lambda: _env_path(ENV_MODEL, None))
     chunking: ChunkSettings = ChunkSettings()
     max_file_mb: float = 20.0  # larger files are reported, not indexed: they would take hours
+    # Symlinks (files or folders) leading outside the corpus folder are reported, not followed,
+    # unless this is set (`policyqa index --follow-symlinks`).
+    follow_symlinks: bool = False
     batch_size: int = 32
     # Reciprocal rank fusion: score = sum(w / (rrf_k + rank)). Chosen on the dev set (scripts/eval.py).
     rrf_k: int = 60

@@ -32,4 +32,14 @@ class IndexBusyError(PolicyQAError):
 
 
 class IndexCorruptError(PolicyQAError):
-    """The index files are unreadable."""
+    """The index files are missing, truncated or unreadable; `policyqa index` rebuilds it."""
+
+
+class IndexWriteError(PolicyQAError):
+    """A new index generation could not be written (disk full, read-only, no permission);
+    the previous generation stays in use."""
+
+
+class QueryError(PolicyQAError, ValueError):
+    """A question or filter that cannot be searched: not text, too long, a date that is not a
+    date, a result count out of range."""

@@ -14,9 +14,10 @@ import numpy as np
 from . import store
 from .chunking import TOKENIZER_NAME, TokenCounter, chunk, segment
 from .config import Settings
-from .documents import iter_corpus_files, load_document
+from .documents import iter_corpus_files, load_document, read_file
 from .embedding import Embedder
 from .errors import DocumentError, IndexBusyError, IndexMissingError
+from .sanitize import printable
 from .schema import Document, FailedFile, IndexReport
 
 # Names the sentence-splitting and chunk-packing code; bump it when boundaries change so that
@@ -87,35 +88,47 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
         unchanged: list[str] = []
         changed: list[tuple[str, Path, Path]] = []
         failed: list[FailedFile] = []
-        for file, root in iter_corpus_files(roots):
+        skipped: list[tuple[str, str]] = []  # folders not walked (symlink loops, outside the corpus)
+        kept: list[str] = []
+
+        def fail(doc_id: str, file: Path, reason: str) -> None:
+            keep = doc_id in old_hashes
+            failed.append(FailedFile(printable(file), printable(reason), kept_previous=keep))
+            if keep:
+                kept.append(doc_id)
+
+        for file, root in iter_corpus_files(roots, skipped, follow_symlinks=settings.follow_symlinks):
             doc_id = _doc_id(file, root)
             if doc_id in seen:
-                failed.append(FailedFile(str(file), f"same document id {doc_id!r} as {seen[doc_id]}"))
+                failed.append(FailedFile(printable(file), f"same document id {printable(doc_id)!r} as "
+                                         f"{printable(seen[doc_id])}"))
                 continue
             seen[doc_id] = file
             try:
-                # A file over the size limit is not read at all (it could be larger than memory).
-                too_large = file.stat().st_size > settings.max_file_mb * 1024 * 1024
-                digest = None if too_large else hashlib.sha256(file.read_bytes()).hexdigest()
-            except OSError:
-                digest = None  # vanished or unreadable: load_document reports why
-            if digest is not None and old_hashes.get(doc_id) == digest:
+                # Plain files only, at most the size limit read (a FIFO, /dev/zero or a file
+                # larger than memory is refused here, before anything waits on it).
+                data = read_file(file, root, max_file_mb=settings.max_file_mb,
+                                 follow_symlinks=settings.follow_symlinks)
+            except DocumentError as exc:
+                fail(doc_id, file, exc.reason)
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if old_hashes.get(doc_id) == digest:
                 unchanged.append(doc_id)
             else:
-                changed.append((doc_id, file, root))
+                changed.append((doc_id, file, root))  # read again below: not all held in memory
+            del data
+        failed.extend(FailedFile(path, reason) for path, reason in skipped)
 
         # 2. Read the changed files; one bad file never stops the build.
         loaded: list[Document] = []
-        kept: list[str] = []
         for doc_id, file, root in _bar(changed, progress, "reading"):
             try:
-                loaded.append(load_document(file, root, max_file_mb=settings.max_file_mb))
+                loaded.append(load_document(file, root, max_file_mb=settings.max_file_mb,
+                                            follow_symlinks=settings.follow_symlinks))
             except Exception as exc:  # a parser's own bug on one odd file must not stop the build either
-                keep = doc_id in old_hashes
                 reason = exc.reason if isinstance(exc, DocumentError) else f"cannot read ({type(exc).__name__}: {exc})"
-                failed.append(FailedFile(str(file), reason, kept_previous=keep))
-                if keep:
-                    kept.append(doc_id)
+                fail(doc_id, file, reason)
         added = tuple(d.doc_id for d in loaded if d.doc_id not in old_hashes)
         updated = tuple(d.doc_id for d in loaded if d.doc_id in old_hashes)
         removed = tuple(sorted(set(old_hashes) - set(seen)))

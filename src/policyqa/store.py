@@ -64,7 +64,8 @@ ANN_PROBE_MARGIN = 3
 _SCHEMA = """
 CREATE TABLE documents (
   doc_id TEXT PRIMARY KEY, path TEXT, kind TEXT, content_hash TEXT, title TEXT, author TEXT,
-  publisher TEXT, date TEXT, published TEXT, source TEXT, licence TEXT, page_starts TEXT, text TEXT);
+  publisher TEXT, date TEXT, published TEXT, source TEXT, licence TEXT, page_starts TEXT, text TEXT,
+  date_source TEXT);
 CREATE TABLE chunks (
   id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, "end" INTEGER, page INTEGER,
   n_tokens INTEGER, first_segment INTEGER, last_segment INTEGER, text TEXT);
@@ -203,10 +204,10 @@ def write_generation(index_dir: Path, data: GenerationData, *, ann_threshold: in
         db.execute("PRAGMA journal_mode = OFF")
         db.execute("PRAGMA synchronous = OFF")
         db.executescript(_SCHEMA)
-        db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+        db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
             (d.doc_id, d.path, d.kind, d.content_hash, d.meta.title, d.meta.author, d.meta.publisher,
              d.meta.date, d.meta.published, d.meta.source, d.meta.licence, json.dumps(list(d.page_starts)),
-             d.text) for d in data.documents))
+             d.text, d.meta.date_source) for d in data.documents))
         db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
                        ((i, *row) for i, row in enumerate(data.chunk_rows)))
         db.executemany("INSERT INTO segments VALUES (?,?,?,?,?,?)",
@@ -433,11 +434,11 @@ class IndexFiles:
     def document(self, doc_id: str) -> Document | None:
         row = self.db.execute(
             "SELECT doc_id, path, kind, content_hash, title, author, publisher, date, published, source,"
-            " licence, page_starts, text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+            " licence, page_starts, text, date_source FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         if row is None:
             return None
         meta = DocumentMeta(title=row[4], author=row[5], publisher=row[6], date=row[7], published=row[8],
-                            source=row[9], licence=row[10])
+                            source=row[9], licence=row[10], date_source=row[13])
         return Document(doc_id=row[0], path=row[1], kind=row[2], text=row[12], meta=meta,
                         content_hash=row[3], page_starts=tuple(json.loads(row[11] or "[]")))
 
