@@ -16,7 +16,7 @@ from .chunking import TOKENIZER_NAME, TokenCounter, chunk, segment
 from .config import Settings
 from .documents import iter_corpus_files, load_document, read_file
 from .embedding import Embedder
-from .errors import DocumentError, IndexBusyError, IndexMissingError
+from .errors import DocumentError, IndexBusyError, IndexCorruptError, IndexMissingError
 from .sanitize import printable
 from .schema import Document, FailedFile, IndexReport
 
@@ -38,7 +38,11 @@ def build_index(paths: str | Path | list[str | Path] | None = None, index_dir: s
     settings = settings or Settings()
     roots = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths or [settings.corpus_dir])]
     index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
-    index_dir.mkdir(parents=True, exist_ok=True)
+    store.check_index_dir(index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise store.write_error(index_dir, exc) from None
 
     from filelock import FileLock, Timeout
 
@@ -48,27 +52,43 @@ def build_index(paths: str | Path | list[str | Path] | None = None, index_dir: s
     except Timeout:
         raise IndexBusyError(f"another build is running on {index_dir} (it holds {index_dir / store.LOCK}); "
                              "wait for it to finish, or pass --wait SECONDS") from None
+    except OSError as exc:
+        raise store.write_error(index_dir, exc) from None
     try:
-        return _build(roots, index_dir, settings, rebuild, progress, embedder)
+        store.remove_partials(index_dir)  # left by builds that crashed or were killed
+        try:
+            return _build(roots, index_dir, settings, rebuild, progress, embedder)
+        except IndexCorruptError as exc:
+            if rebuild:
+                raise
+            # The previous generation turned out damaged while its vectors were being reused.
+            return _build(roots, index_dir, settings, True, progress, embedder,
+                          note=f"the index was damaged ({exc}); everything was re-embedded")
     finally:
         lock.release()
 
 
 def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool, progress: bool,
-           embedder: Embedder | None) -> IndexReport:
+           embedder: Embedder | None, note: str | None = None) -> IndexReport:
     started = time.perf_counter()
     embedder = embedder or Embedder(settings.model_path)
     # Only the manifest is read until something has changed: a no-change run opens no vectors,
     # FAISS or BM25 (importing those alone costs more than hashing a thousand files).
     old_gen: Path | None = None
     manifest: dict | None = None
+    rebuilt_because = note
     if not rebuild:
         try:
             old_gen = store.read_current(index_dir)
             manifest = store.read_manifest(old_gen)
+            if not _built_by_older_code(manifest):
+                # Cheap (no FAISS or bm25s import): damage means a rebuild, never "index unchanged".
+                store.validate_generation(old_gen, manifest)
         except IndexMissingError:
             old_gen = manifest = None
-    rebuilt_because = None
+        except IndexCorruptError as exc:
+            old_gen = manifest = None
+            rebuilt_because = f"the index was damaged ({exc}); everything was re-embedded"
     if manifest is not None and _built_by_older_code(manifest):
         # Our own segmenter or layout changed: nothing the user chose differs, so rebuild rather
         # than make every upgrade fail. (Another model or chunk setting still raises below.)

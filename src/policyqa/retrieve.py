@@ -17,7 +17,22 @@ from .chunking import TOKENIZER_NAME
 from .config import Settings
 from .embedding import Embedder
 from .indexing import SEGMENTER
+from .errors import QueryError
+from .sanitize import check_date, check_k, check_question, has_unsafe_chars
 from .schema import Answer, Document, Hit, IndexStatus
+
+
+def check_search(question: object, k: object, doc_ids: object, date_from: object, date_to: object
+                 ) -> tuple[str, int, list[str] | None, str | None, str | None]:
+    """The one validation of a search's inputs, for the library, the CLI and the web chat alike."""
+    question = check_question(question)
+    k = check_k(k)
+    if doc_ids is not None:
+        doc_ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)  # type: ignore[call-overload]
+        if not all(isinstance(d, str) and not has_unsafe_chars(d) for d in doc_ids):
+            raise QueryError("document ids must be plain text (as `policyqa status --json` lists them)")
+    date_from, date_to = check_date(date_from, "date_from"), check_date(date_to, "date_to")
+    return question, k, doc_ids, date_from, date_to  # type: ignore[return-value]
 
 
 # Query-time numpy and FAISS run on one thread. A multi-threaded product or search leaves its
@@ -164,8 +179,12 @@ class Retriever:
 
         ``doc_ids`` keeps only those documents; ``date_from``/``date_to`` (ISO, inclusive, by
         prefix: "2023" or "2023-11") keep documents whose publication date is known and in range.
+
+        Raises QueryError for a question that is not text or longer than 2,000 characters,
+        a date that is not YYYY[-MM[-DD]], or ``k`` outside 0..1000 (control characters in the
+        question are ignored).
         """
-        question = question.strip()
+        question, k, doc_ids, date_from, date_to = check_search(question, k, doc_ids, date_from, date_to)
         if not question or k <= 0 or self._files.n_chunks == 0:
             return []
         mask = self._mask(doc_ids, date_from, date_to)
@@ -186,6 +205,7 @@ class Retriever:
 
     def dense_search(self, question: str, k: int = 10) -> list[Hit]:
         """Dense search alone (a baseline for evaluation)."""
+        question, k = check_question(question), check_k(k)
         if k <= 0 or self._files.n_chunks == 0:  # FAISS asserts on k == 0
             return []
         ranked = self._dense(self.embed_query(question), k, None)
@@ -194,6 +214,7 @@ class Retriever:
 
     def lexical_search(self, question: str, k: int = 10) -> list[Hit]:
         """BM25 alone (a baseline for evaluation)."""
+        question, k = check_question(question), check_k(k)
         ranked = self._lexical(question, k, None)
         scores = dict(ranked)
         return self._hits([c for c, _ in ranked], scores, {}, scores)
