@@ -638,8 +638,7 @@ class IndexFiles:
                 # Mapped lists prefetch with 32 new threads on every search by default: 8 ms a
                 # query here, against under 1 ms to scan the lists themselves.
                 faiss.downcast_InvertedLists(self.faiss.invlists).prefetch_nthread = 0
-            self.chunk_docs = (np.load(gen / CHUNK_DOCS, mmap_mode="r") if (gen / CHUNK_DOCS).is_file()
-                               else self._chunk_docs_from_db())
+            self.chunk_docs = np.load(gen / CHUNK_DOCS, mmap_mode="r")
             self.n_chunks = len(self._chunk_vectors)
             self.bm25 = None
             if self.n_chunks:
@@ -681,12 +680,6 @@ class IndexFiles:
 
     def chunk_vectors(self) -> np.ndarray:
         return self._chunk_vectors
-
-    def _chunk_docs_from_db(self) -> np.ndarray:
-        """Per chunk, its document's row (for indexes written before chunk_docs.npy existed)."""
-        rows = self.db.execute("SELECT d.rowid - 1 FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-                               "ORDER BY c.id")
-        return np.fromiter((r[0] for r in rows), dtype=np.int32)
 
     def document(self, doc_id: str) -> Document | None:
         row = self.db.execute(
