@@ -186,11 +186,14 @@ def _inside(path: Path, root: Path) -> bool:
 def _doc_id(path: Path, root: str | Path | None) -> str:
     if root is not None:
         # The path as found under the root first: a symlinked file keeps its own name and folder.
-        for p, r in ((path.absolute(), Path(root).absolute()), (path.resolve(), Path(root).resolve())):
-            try:
-                return p.relative_to(r).as_posix()
-            except ValueError:
-                pass
+        try:
+            return path.absolute().relative_to(Path(root).absolute()).as_posix()
+        except ValueError:
+            pass
+        try:
+            return path.resolve().relative_to(Path(root).resolve()).as_posix()
+        except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
+            pass
     return path.name
 
 
@@ -226,24 +229,30 @@ def iter_corpus_files(paths: list[Path], skipped: list[tuple[str, str]] | None =
 
 
 def _walk(root: Path, skipped: list[tuple[str, str]] | None, follow_symlinks: bool) -> Iterator[Path]:
-    """Every non-folder entry under ``root``; each real folder is walked once."""
+    """Every non-folder entry under ``root``, each real folder walked once.
+
+    A symlinked folder leading back inside the corpus is not followed (a loop, or a second name
+    for files indexed under their own path); one leading outside only with ``follow_symlinks``.
+    """
     real_root = root.resolve()
     seen: set[tuple[int, int]] = set()
     stack = [root]
+
+    def skip(path: Path, reason: str) -> None:
+        if skipped is not None:
+            skipped.append((printable(path), reason))
+
     while stack:
         folder = stack.pop()
         try:
             st = os.stat(folder)
             if (st.st_dev, st.st_ino) in seen:
-                if skipped is not None:
-                    skipped.append((printable(folder), "symlinked folder leads back into the corpus (a loop); "
-                                    "not followed"))
+                skip(folder, "symlinked folder leads to a folder already indexed (a loop); not followed")
                 continue
             seen.add((st.st_dev, st.st_ino))
             entries = list(os.scandir(folder))
         except OSError as exc:
-            if skipped is not None:
-                skipped.append((printable(folder), f"cannot list folder: {exc.strerror or exc}"))
+            skip(folder, f"cannot list folder: {exc.strerror or exc}")
             continue
         for entry in entries:
             path = Path(entry.path)
@@ -256,13 +265,19 @@ def _walk(root: Path, skipped: list[tuple[str, str]] | None, follow_symlinks: bo
             if not is_dir:
                 yield path
                 continue
-            if entry.is_symlink() and not follow_symlinks:
+            if entry.is_symlink():
                 try:
-                    path.resolve(strict=True).relative_to(real_root)
-                except (ValueError, OSError, RuntimeError):
-                    if skipped is not None:
-                        skipped.append((printable(path), "symlinked folder leads outside the corpus folder; "
-                                        "not followed (--follow-symlinks to index it)"))
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError) as exc:
+                    skip(path, f"cannot follow symlinked folder: {getattr(exc, 'strerror', None) or exc}")
+                    continue
+                if target == real_root or real_root in target.parents:
+                    skip(path, "symlinked folder leads back inside the corpus folder (a loop, or a second name "
+                         "for files indexed under their own path); not followed")
+                    continue
+                if not follow_symlinks:
+                    skip(path, "symlinked folder leads outside the corpus folder; not followed "
+                         "(--follow-symlinks to index it)")
                     continue
             stack.append(path)
 

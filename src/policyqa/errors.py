@@ -40,6 +40,13 @@ class IndexWriteError(PolicyQAError):
     the previous generation stays in use."""
 
 
+class UnknownDocumentError(PolicyQAError, KeyError):
+    """No document with that id in the index (also a KeyError, as a mapping lookup would be)."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0]) if self.args else ""
+
+
 class QueryError(PolicyQAError, ValueError):
     """A question or filter that cannot be searched: not text, too long, a date that is not a
     date, a result count out of range."""

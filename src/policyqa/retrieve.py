@@ -17,8 +17,8 @@ from .chunking import TOKENIZER_NAME
 from .config import Settings
 from .embedding import Embedder
 from .indexing import SEGMENTER
-from .errors import QueryError
-from .sanitize import check_date, check_k, check_question, has_unsafe_chars
+from .errors import QueryError, UnknownDocumentError
+from .sanitize import check_date, check_k, check_question, has_unsafe_chars, printable
 from .schema import Answer, Document, Hit, IndexStatus
 
 
@@ -128,7 +128,7 @@ class Retriever:
         """The indexed document (with the exact text every offset points into)."""
         doc = self._document(doc_id)
         if doc is None:
-            raise KeyError(f"no document {doc_id!r} in the index")
+            raise UnknownDocumentError(f"no document {printable(doc_id)!r} in the index")
         return doc
 
     def doc_ids(self) -> list[str]:
