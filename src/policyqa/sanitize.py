@@ -87,7 +87,9 @@ def check_question(question: object) -> str:
     if len(question) > MAX_QUESTION_CHARS:
         raise QueryError(f"the question is too long ({len(question):,} characters; at most "
                          f"{MAX_QUESTION_CHARS:,}): ask about one thing at a time")
-    return _SPACES.sub(" ", _CONTROL_IN_TEXT.sub(" ", question)).strip()
+    # Each control character becomes a space (tabs and newlines stay): the words around it are
+    # read as before, and a question without any is searched exactly as written.
+    return _CONTROL_IN_TEXT.sub(" ", question).strip()
 
 
 def check_date(value: object, name: str = "date") -> str | None:
