@@ -130,15 +130,16 @@ def kills(work: Path, n: int, rng: random.Random, embedder: Embedder, clean_befo
         if mode == "writing":
             while proc.poll() is None and not any(p.name.endswith(".partial") for p in index_dir.iterdir()):
                 time.sleep(0.005)
-            time.sleep(rng.uniform(0, 0.4))
+            time.sleep(rng.uniform(0, 0.15))
         else:
             time.sleep(at)
         at = time.perf_counter() - started
         finished = proc.poll() is not None
+        mid_write = any(p.name.endswith(".partial") for p in index_dir.iterdir())
         proc.kill()
         proc.wait()
         name = (f"kill {i + 1:2d} ({mode}) at {at:5.2f}s of {full:.2f}s"
-                + (" (had finished)" if finished else ""))
+                + (" (had finished)" if finished else " (mid-write)" if mid_write else ""))
         try:
             got = answers(index_dir, embedder)
             state = "after" if got == expected["after"] else "before" if got == expected["before"] else None
