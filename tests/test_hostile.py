@@ -460,9 +460,9 @@ BAD_QUERIES = [
     (dict(question="ok", date_from="notadate"), "not a date"),
     (dict(question="ok", date_to="2023-13-45"), "not a date"),
     (dict(question="ok", date_from="2023-02-30"), "not a date"),
-    (dict(question="ok", k=-1), "from 0 to 1000"),
-    (dict(question="ok", k=10**9), "from 0 to 1000"),
+    (dict(question="ok", k=-1), "0 or more"),
     (dict(question="ok", k="many"), "whole number"),
+    (dict(question="ok", k=2.5), "whole number"),
 ]
 
 
@@ -473,6 +473,13 @@ def test_bad_questions_and_filters_are_one_clear_error(clean, embedder, kwargs, 
         with pytest.raises(QueryError, match=message):
             call(**kwargs)
     assert issubclass(QueryError, PolicyQAError)
+
+
+def test_a_huge_k_returns_every_passage_once(clean, embedder):
+    r = Retriever.open(clean[1], embedder=embedder)
+    hits = r.search("Danube", k=10**9)
+    assert len(hits) == r.files.n_chunks == len({h.chunk_id for h in hits})
+    assert r.ask("Which river flows through ten countries?", k=10**9).found
 
 
 def test_control_characters_in_a_question_are_ignored(clean, embedder):
@@ -488,7 +495,7 @@ def test_the_cli_and_the_chat_apply_the_same_rules(clean, embedder, capsys):
 
     index_dir = str(clean[1])
     for argv, message in ((["search", "x" * 100_000], "too long"), (["ask", "ok", "--from", "notadate"], "not a date"),
-                          (["search", "ok", "--to", "2023-13-45"], "not a date"), (["ask", "ok", "--k", "-3"], "from 0"),
+                          (["search", "ok", "--to", "2023-13-45"], "not a date"), (["ask", "ok", "--k", "-3"], "0 or more"),
                           (["search", "bad \udcff"], "not valid text")):
         assert cli.main(argv + ["--index", index_dir]) == 1
         err = capsys.readouterr().err.strip().splitlines()

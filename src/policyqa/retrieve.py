@@ -181,8 +181,9 @@ class Retriever:
         prefix: "2023" or "2023-11") keep documents whose publication date is known and in range.
 
         Raises QueryError for a question that is not text or longer than 2,000 characters,
-        a date that is not YYYY[-MM[-DD]], or ``k`` outside 0..1000 (control characters in the
-        question are ignored).
+        a date that is not YYYY[-MM[-DD]], or a ``k`` that is not a whole number >= 0 (a ``k``
+        larger than the index returns every passage; control characters in the question are
+        ignored).
         """
         question, k, doc_ids, date_from, date_to = check_search(question, k, doc_ids, date_from, date_to)
         if not question or k <= 0 or self._files.n_chunks == 0:

@@ -20,7 +20,6 @@ import re
 from .errors import QueryError
 
 MAX_QUESTION_CHARS = 2000
-MAX_K = 1000  # results a search returns at most; 0 returns none
 MAX_FIELD_CHARS = 300
 
 # C0 and C1 controls, DEL, bidi embeddings/overrides/isolates, line/paragraph separators, and
@@ -118,14 +117,14 @@ def check_date(value: object, name: str = "date") -> str | None:
 
 
 def check_k(k: object, name: str = "k") -> int:
-    """How many results: a whole number from 0 (none) to MAX_K."""
+    """How many results: a whole number, 0 (none) or more (more than the index holds: all)."""
     if isinstance(k, bool) or not isinstance(k, int):
         try:
+            if isinstance(k, (bool, float)) and not float(k).is_integer():
+                raise ValueError
             k = int(k)  # type: ignore[call-overload]
-            if isinstance(k, bool):
-                raise TypeError
-        except (TypeError, ValueError):
-            raise QueryError(f"{name} must be a whole number from 0 to {MAX_K}, not {printable(k)[:20]!r}") from None
-    if not 0 <= k <= MAX_K:
-        raise QueryError(f"{name} must be from 0 to {MAX_K}, not {k}")
+        except (TypeError, ValueError, OverflowError):
+            raise QueryError(f"{name} must be a whole number (0 or more), not {printable(k)[:20]!r}") from None
+    if k < 0:
+        raise QueryError(f"{name} must be 0 or more, not {k}")
     return k
