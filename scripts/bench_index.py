@@ -3,6 +3,7 @@
 
     python scripts/bench_index.py [--docs 40] [--sentences 24] [--repeat 3]
                                   [--small 1000] [--small-sentences 12] [--json FILE]
+    python scripts/bench_index.py --long-lines 20     # only section 5, on 20 MB files
 
 1. Throughput: `build_index` of a fresh corpus (--docs markdown files of --sentences real
    sentences each, no sentence repeated) versus the bare model encoding the very same distinct
@@ -18,6 +19,11 @@
    weights' sha256).
 4. Adding 10 documents to the index of --small documents (the whole generation is rewritten),
    versus the bare model on the new documents' texts; medians over --repeat fresh copies.
+
+5. (--long-lines MB, run alone) Cost linear in the input: reading and chunking (load_document,
+   sentences, chunks with the model's word-piece limit; no embedding) of an MB-sized text file
+   that is one single line, of one without any space, and of an ordinary file of paragraphs made
+   of the same sentences; seconds per MB of each and the ratios to the ordinary file (target <= 2).
 
 Run it on an idle machine: the two vCPUs behave like one core and any other job skews torch.
 The load average is printed with the figures.
@@ -78,6 +84,55 @@ def peak_rss_mb(corpus: Path, index_dir: Path) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def long_lines(mb: float, json_out: Path | None) -> int:
+    """Seconds per MB to read and chunk a one-line file, a file without spaces and an ordinary one."""
+    from policyqa.chunking import chunk, segment
+    from policyqa.documents import load_document
+    from policyqa.indexing import _memo
+
+    pool = real_sentences()
+    size = int(mb * 1024 * 1024)
+    picked, total, i = [], 0, 0
+    while total < size:
+        picked.append(pool[i % len(pool)])
+        total += len(picked[-1]) + 1
+        i += 1
+    texts = {"ordinary": "\n\n".join(" ".join(picked[j:j + 4]) for j in range(0, len(picked), 4)),
+             "one line": " ".join(picked),
+             "no spaces": "".join(p.replace(" ", "") for p in picked)}
+    embedder = Embedder()
+    settings = Settings()
+    work = Path(tempfile.mkdtemp(prefix="policyqa-bench-lines-"))
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for name, text in texts.items():
+            path = work / f"{name.replace(' ', '-')}.txt"
+            path.write_text(text[:size], encoding="utf-8")
+            megabytes = path.stat().st_size / 1024 / 1024
+            started = time.perf_counter()
+            doc = load_document(path, work, max_file_mb=mb + 1)
+            counter = _memo(embedder.count_wordpieces)
+            segs = segment(doc.text, settings.chunking, counter, embedder.token_limit)
+            chunks = chunk(doc, segs, settings.chunking, counter, embedder.token_limit)
+            seconds = time.perf_counter() - started
+            results[name] = {"mb": megabytes, "seconds": seconds, "s_per_mb": seconds / megabytes,
+                             "segments": len(segs), "chunks": len(chunks)}
+            print(f"{name:9}: {megabytes:.1f} MB, {len(segs)} sentences, {len(chunks)} chunks in {seconds:.1f} s "
+                  f"= {seconds / megabytes:.2f} s/MB", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base = results["ordinary"]["s_per_mb"]
+    checks = []
+    for name in ("one line", "no spaces"):
+        ratio = results[name]["s_per_mb"] / base
+        results[name]["ratio_to_ordinary"] = ratio
+        checks.append(f"{name} / ordinary = {ratio:.2f} {'PASS' if ratio <= 2 else 'FAIL'}")
+    print("checks (target <= 2): " + "; ".join(checks) + f"; load average {load_average()}")
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--docs", type=int, default=40, help="documents in the throughput corpus")
@@ -86,7 +141,11 @@ def main() -> int:
     p.add_argument("--small", type=int, default=1000, help="documents in the no-change/add corpus")
     p.add_argument("--small-sentences", type=int, default=12, help="sentences per no-change/add document")
     p.add_argument("--json", type=Path)
+    p.add_argument("--long-lines", type=float, metavar="MB",
+                   help="only measure reading and chunking of MB-sized one-line vs ordinary files")
     args = p.parse_args()
+    if args.long_lines:
+        return long_lines(args.long_lines, args.json)
 
     work = Path(tempfile.mkdtemp(prefix="policyqa-bench-index-"))
     results: dict[str, object] = {"load_start": load_average()}

@@ -342,7 +342,7 @@ def test_add_files_accepts_only_files_from_the_upload_folder(tmp_path):
     assert [o.ok for o in outcomes] == [False, False, True]
     assert sorted(tree(corpus)) == ["lake.md"] and live.reindexed == [["lake.md"]]
     text = upload_markdown(outcomes)
-    assert "✓ `lake.md`: saved; indexing in the background" in text
+    assert "✓ **lake.md**: saved; indexing in the background" in text
     assert text.count("not a file uploaded to this server") == 2
 
 

@@ -308,9 +308,9 @@ def test_upload_refusals_over_http(server, tmp_path):
                                                 file(uploaded["tool.exe"], "tool.exe"),
                                                 file(uploaded["passwd.txt"], "/etc/cron.d/evil.md")]])
     assert event == "complete", out
-    assert "✗ `../../etc/passwd.txt`: refused: the name contains a folder path" in out[0]
-    assert "✗ `tool.exe`: refused: .exe is not an accepted type" in out[0]
-    assert "✗ `/etc/cron.d/evil.md`: refused: the name contains a folder path" in out[0]
+    assert "✗ **../../etc/passwd.txt**: refused: the name contains a folder path" in out[0]
+    assert "✗ **tool.exe**: refused: .exe is not an accepted type" in out[0]
+    assert "✗ **/etc/cron.d/evil.md**: refused: the name contains a folder path" in out[0]
     # A path outside Gradio's upload folder is refused by Gradio before our code sees it.
     event, out = call(server, "add_articles", [[file("/etc/passwd", "passwd.txt")]])
     assert event == "error", out

@@ -40,7 +40,8 @@ def test_markdown_front_matter_becomes_document_meta(tmp_path):
         text="Heading\n\nDelegations from 28 countries attended.",
         meta=DocumentMeta(title="Notes on the summit", author="A. Writer", publisher="Example Press",
                           date="approx. 2023-12 (no dateline)", published="2023-12",
-                          source="https://example.org/summit", licence="CC BY 4.0"),
+                          source="https://example.org/summit", licence="CC BY 4.0",
+                          date_source="front matter"),
         content_hash=content_hash(raw.encode("utf-8")), source_map=doc.source_map)
     assert doc.source_span(0, 7) == (raw.index("Heading"), raw.index("Heading") + 7)
 
@@ -405,5 +406,11 @@ def test_doc_ids_are_paths_under_the_root_even_through_symlinks(tmp_path):
     outside.write_text("# A\n\nText of a.", encoding="utf-8")
     (root / "sub" / "b.md").write_text("# B\n\nText of b.", encoding="utf-8")
     (root / "sub" / "link.md").symlink_to(outside)
-    ids = {load_document(f, r).doc_id for f, r in iter_corpus_files([root])}
-    assert ids == {"sub/b.md", "sub/link.md"}
+    (root / "sub" / "inner.md").symlink_to(root / "sub" / "b.md")
+    ids = {load_document(f, r, follow_symlinks=True).doc_id for f, r in iter_corpus_files([root])}
+    assert ids == {"sub/b.md", "sub/link.md", "sub/inner.md"}
+    # By default a symlink leading outside the corpus folder is refused with the reason; one
+    # inside it is read.
+    with pytest.raises(DocumentError, match="symlink leads outside the corpus folder"):
+        load_document(root / "sub" / "link.md", root)
+    assert load_document(root / "sub" / "inner.md", root).doc_id == "sub/inner.md"

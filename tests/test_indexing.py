@@ -513,7 +513,7 @@ def test_missing_and_damaged_indexes(small_index, tmp_path, embedder):
     with pytest.raises(IndexMissingError, match="policyqa index"):
         Retriever.open(tmp_path / "never-built", embedder=embedder)
     (small_index / "CURRENT").write_text("gen-that-does-not-exist\n")
-    with pytest.raises(IndexCorruptError, match="--rebuild"):
+    with pytest.raises(IndexCorruptError, match="run `policyqa index` to rebuild it"):
         Retriever.open(small_index, embedder=embedder)
     gen = next(small_index.glob("gen-*"))
     (small_index / "CURRENT").write_text(gen.name + "\n")

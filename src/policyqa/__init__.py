@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from .config import ChunkSettings, Settings
 from .errors import (DocumentError, IndexBusyError, IndexCorruptError, IndexMismatchError,
-                     IndexMissingError, ModelError, PolicyQAError)
+                     IndexMissingError, IndexWriteError, ModelError, PolicyQAError, QueryError,
+                     UnknownDocumentError)
 from .schema import (Answer, AnswerSentence, Chunk, Citation, Document, DocumentMeta, FailedFile, Figure, Hit,
                      IndexReport, IndexStatus, Segment, Verification)
 
@@ -29,8 +30,8 @@ __all__ = [
     "Answer", "AnswerSentence", "Citation", "Figure", "Verification", "verify",
     "Chunk", "ChunkSettings", "Document", "DocumentError", "DocumentMeta", "FailedFile", "Hit",
     "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexMissingError", "IndexReport",
-    "IndexStatus", "ModelError", "PolicyQAError", "Retriever", "Segment", "Settings", "build_index",
-    "load_document",
+    "IndexStatus", "IndexWriteError", "ModelError", "PolicyQAError", "QueryError", "Retriever", "Segment",
+    "Settings", "UnknownDocumentError", "build_index", "load_document",
 ]
 
 _LAZY = {"build_index": "indexing", "Retriever": "retrieve", "load_document": "documents", "verify": "answer"}

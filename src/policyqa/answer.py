@@ -160,7 +160,11 @@ def answer_question(retriever: "Retriever", question: str, history: list | None 
     """See ``Retriever.ask``. ``threshold`` overrides the calibrated found-probability cut-off;
     ``model`` the fitted weights (evaluation passes cross-validated ones); ``speakers`` keeps
     passages spoken by one of them (``Retriever.search``)."""
-    effective = resolve(question, history)
+    from .retrieve import check_search
+    from .sanitize import MAX_QUESTION_CHARS
+
+    question, k, doc_ids, date_from, date_to = check_search(question, k, doc_ids, date_from, date_to)
+    effective = resolve(question, history)[:MAX_QUESTION_CHARS]
     hits = retriever.search(effective, k=k, doc_ids=doc_ids, date_from=date_from, date_to=date_to,
                             speakers=speakers)
     scored = score(retriever, effective, hits, model) if hits else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import sys
 import traceback
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from . import render  # noqa: E402
 from .config import Settings  # noqa: E402
 from .errors import IndexBusyError, PolicyQAError  # noqa: E402
 from .live_index import LiveIndex  # noqa: E402
+from .sanitize import check_date, printable  # noqa: E402
 from .schema import Answer  # noqa: E402
 from .uploads import UploadOutcome, UploadPolicy, save_uploads  # noqa: E402
 
@@ -37,8 +37,6 @@ EXAMPLES = [
     "What tariff rate did the US set on Chinese semiconductors in 2024?",
     "What did Sam Altman propose to the Senate about licensing AI models?",
 ]
-
-_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 CSS = """
 #pqa-sources .pqa-source { border: 1px solid var(--border-color-primary); border-radius: 8px;
@@ -105,11 +103,10 @@ def _filters(doc_ids: list[str] | None, date_from: str, date_to: str) -> dict[st
     if doc_ids:
         out["doc_ids"] = list(doc_ids)
     for key, value in (("date_from", date_from), ("date_to", date_to)):
-        value = (value or "").strip()
-        if value:
-            if not _DATE.match(value):
-                raise PolicyQAError(f"dates are written YYYY, YYYY-MM or YYYY-MM-DD, not {value!r}")
-            out[key] = value
+        # The library's own rule (a real calendar date), so the chat, the CLI and Python agree.
+        checked = check_date(value if isinstance(value, str) else None, "published " + key[5:])
+        if checked:
+            out[key] = checked
     return out
 
 
@@ -159,7 +156,9 @@ def upload_markdown(outcomes: tuple[UploadOutcome, ...]) -> str:
     for o in outcomes:
         mark = "✓" if o.ok else "✗"
         tail = "; indexing in the background" if o.ok else ""
-        lines.append(f"- {mark} `{o.name.replace('`', '')}`: {render.md_escape(o.message)}{tail}")
+        # The name is the client's: shown as escaped text (control characters as \xNN), never
+        # inside a code span, which a newline or a backtick in the name could break out of.
+        lines.append(f"- {mark} **{render.md_escape(printable(o.name))}**: {render.md_escape(o.message)}{tail}")
     return "\n".join(lines)
 
 

@@ -114,23 +114,7 @@ def sentence_spans(text: str, soft_wraps: bool = True) -> list[tuple[int, int]]:
         # A soft-wrapped line keeps its line breaks; pysbd would split at them, so it sees spaces
         # (same length, so its offsets still hold).
         line = text[line_start:line_end].replace("\n", " ")
-        try:
-            pieces = _splitter().segment(line) if len(line) > 40 else None
-        except Exception:  # pysbd crashes on some inputs (e.g. "0\x1f0."): keep the line whole
-            pieces = None
-        cursor = 0
-        bounds: list[tuple[int, int]] = []
-        if pieces:
-            for piece in pieces:
-                # pysbd's spans drift on some inputs; re-find each piece to stay exact.
-                found = line.find(piece.sent.strip(), cursor)
-                if found < 0:
-                    bounds = []
-                    break
-                cursor = found + len(piece.sent.strip())
-                bounds.append((found, cursor))
-        if not bounds:
-            bounds = [(0, len(line))]
+        bounds = _sentence_bounds(line)
         for s, e in bounds:
             seg = line[s:e]
             ls = len(seg) - len(seg.lstrip())
@@ -138,6 +122,62 @@ def sentence_spans(text: str, soft_wraps: bool = True) -> list[tuple[int, int]]:
             if rs > ls:
                 spans.append((line_start + s + ls, line_start + s + rs))
     return spans
+
+
+# pysbd's time grows with the square of its input (each abbreviation it meets rewrites the whole
+# text): a 256 KB line took minutes. Long lines are read in windows of about this many
+# characters, which costs what ordinary paragraphs cost (scripts/bench_index.py --long-lines).
+_PYSBD_WINDOW = 2000
+
+
+def _sentence_bounds(line: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in one logical line, in time linear in its length.
+
+    A line up to ``_PYSBD_WINDOW`` characters goes to pysbd whole. A longer one is read in
+    windows ending at a space: all but the last two sentences of a window are kept (they do not
+    depend on where the window was cut) and the next window starts at the first one dropped.
+    A window holding no sentence end (one endless sentence) is kept whole; segment() cuts it by
+    tokens.
+    """
+    if len(line) <= _PYSBD_WINDOW:
+        return _pysbd_bounds(line) or [(0, len(line))]
+    bounds: list[tuple[int, int]] = []
+    pos, n = 0, len(line)
+    while pos < n:
+        end = pos + _PYSBD_WINDOW
+        if end >= n:
+            part = _pysbd_bounds(line[pos:]) or [(0, n - pos)]
+            bounds.extend((pos + s, pos + e) for s, e in part)
+            break
+        cut = line.rfind(" ", pos + _PYSBD_WINDOW // 2, end)
+        cut = cut if cut > pos else end
+        part = _pysbd_bounds(line[pos:cut])
+        if len(part) >= 2:
+            drop = 2 if len(part) >= 3 else 1
+            bounds.extend((pos + s, pos + e) for s, e in part[:-drop])
+            pos += part[-drop][0]
+        else:
+            bounds.append((pos, cut))
+            pos = cut
+    return bounds
+
+
+def _pysbd_bounds(line: str) -> list[tuple[int, int]]:
+    """pysbd's sentences of ``line`` as exact (start, end) offsets; [] when it cannot say."""
+    try:
+        pieces = _splitter().segment(line) if len(line) > 40 else None
+    except Exception:  # pysbd crashes on some inputs (e.g. "0\x1f0."): keep the line whole
+        return []
+    cursor = 0
+    bounds: list[tuple[int, int]] = []
+    for piece in pieces or ():
+        # pysbd's spans drift on some inputs; re-find each piece to stay exact.
+        found = line.find(piece.sent.strip(), cursor)
+        if found < 0:
+            return []
+        cursor = found + len(piece.sent.strip())
+        bounds.append((found, cursor))
+    return bounds
 
 
 def _cut_words(text: str, start: int, end: int, limit: int,

@@ -10,6 +10,14 @@ from pathlib import Path
 
 from .config import ENV_CORPUS, ENV_INDEX, ENV_MODEL, Settings
 from .errors import PolicyQAError
+from .sanitize import printable
+
+
+def _print(text: str = "", file=None) -> None:  # type: ignore[no-untyped-def]
+    """Print text from files (titles, names, passages) with control characters escaped, line by
+    line: a title holding ESC sequences or a file name holding a newline cannot drive the terminal
+    or fake an output line."""
+    print("\n".join(printable(line) for line in str(text).split("\n")), file=file or sys.stdout)
 
 DESCRIPTION = """\
 policyqa answers questions over a folder of tech-policy articles (txt, md, html, pdf) with
@@ -60,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                     help="wait this long for another running build instead of refusing at once")
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.add_argument("--follow-symlinks", action="store_true", default=None,
+                    help="also index files and folders that symlinks lead to outside the corpus folder "
+                    "(by default they are reported and skipped)")
 
     sp = sub.add_parser("search", help="print the best passages for a question",
                         description="Hybrid search (dense + BM25, fused) over the index.")
@@ -108,12 +119,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings().with_(index_dir=getattr(args, "index", None), model_path=getattr(args, "model", None),
-                                max_file_mb=getattr(args, "max_file_mb", None))
+                                max_file_mb=getattr(args, "max_file_mb", None),
+                                follow_symlinks=getattr(args, "follow_symlinks", None))
     try:
         return {"index": _index, "search": _search, "status": _status, "serve": _serve,
                 "ask": _ask}[args.command](args, settings)
     except PolicyQAError as exc:
-        print(f"policyqa: error: {exc}", file=sys.stderr)
+        print(f"policyqa: error: {printable(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("policyqa: interrupted; the previous index is unchanged", file=sys.stderr)
@@ -127,13 +139,13 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
                          progress=not args.quiet, wait=args.wait)
     for name, docs in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for doc_id in docs:
-            print(f"  {name:8} {doc_id}")
+            _print(f"  {name:8} {doc_id}")
     for f in report.failed:
         kept = " (previous version kept)" if f.kept_previous else ""
-        print(f"  FAILED   {f.path}: {f.reason}{kept}")
+        _print(f"  FAILED   {printable(f.path)}: {printable(f.reason)}{kept}")
     if report.note:
-        print(f"  note: {report.note}")
-    print(("index unchanged: " if not report.wrote else "index written: ") + report.summary())
+        _print(f"  note: {printable(report.note)}")
+    _print(("index unchanged: " if not report.wrote else "index written: ") + report.summary())
     return 0
 
 
@@ -151,10 +163,10 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
         print("no passages found")
     for hit in hits:
         page = f", p. {hit.page}" if hit.page else ""
-        speaker = f" — {hit.speaker}" if hit.speaker else ""
-        print(f"[{hit.rank}] {hit.title} ({hit.doc_id}{page}, chars {hit.start}-{hit.end}){speaker} "
-              f"score {hit.score:.4f}")
-        print("    " + hit.text.replace("\n", "\n    "))
+        speaker = f" — {printable(hit.speaker)}" if hit.speaker else ""
+        _print(f"[{hit.rank}] {printable(hit.title)} ({printable(hit.doc_id)}{page}, chars {hit.start}-{hit.end})"
+               f"{speaker} score {hit.score:.4f}")
+        _print("    " + hit.text.replace("\n", "\n    "))
     return 0
 
 
@@ -165,7 +177,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(asdict(status), ensure_ascii=False, indent=1))
     else:
-        print(f"index {status.index_dir} ({status.generation}, built {status.built_at})")
+        _print(f"index {status.index_dir} ({status.generation}, built {status.built_at})")
         print(f"{status.n_documents} documents, {status.n_chunks} chunks, {status.n_segments} sentences; "
               f"model {status.model}")
     return 0
@@ -193,5 +205,5 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from .plaintext import format_answer
 
-    print(format_answer(answer))
+    _print(format_answer(answer))
     return 0

@@ -10,7 +10,8 @@ from . import fusion_weights as _F
 from .errors import PolicyQAError
 
 # Bump when the on-disk layout changes; an index with another version must be rebuilt.
-SCHEMA_VERSION = 3  # 2: contextual headers (headers.py); 3: speakers (turns, chunk and segment speaker), source maps
+SCHEMA_VERSION = 4  # 2: contextual headers (headers.py); 3: speakers (turns, chunk and segment speaker),
+# source maps; 4: documents.date_source, chunk_docs.npy required
 
 ENV_INDEX = "POLICYQA_INDEX"
 ENV_CORPUS = "POLICYQA_CORPUS"
@@ -52,6 +53,9 @@ class Settings:
     model_path: Path | None = field(default_factory=lambda: _env_path(ENV_MODEL, None))
     chunking: ChunkSettings = ChunkSettings()
     max_file_mb: float = 20.0  # larger files are reported, not indexed: they would take hours
+    # Symlinks (files or folders) leading outside the corpus folder are reported, not followed,
+    # unless this is set (`policyqa index --follow-symlinks`).
+    follow_symlinks: bool = False
     batch_size: int = 32
     # How the dense and lexical halves are fused (retrieve.fuse): "rrf", weighted reciprocal rank
     # fusion, sum(w / (rrf_k + rank)); or "linear", a weighted sum of min-max normalised scores.

@@ -32,4 +32,21 @@ class IndexBusyError(PolicyQAError):
 
 
 class IndexCorruptError(PolicyQAError):
-    """The index files are unreadable."""
+    """The index files are missing, truncated or unreadable; `policyqa index` rebuilds it."""
+
+
+class IndexWriteError(PolicyQAError):
+    """A new index generation could not be written (disk full, read-only, no permission);
+    the previous generation stays in use."""
+
+
+class UnknownDocumentError(PolicyQAError, KeyError):
+    """No document with that id in the index (also a KeyError, as a mapping lookup would be)."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0]) if self.args else ""
+
+
+class QueryError(PolicyQAError, ValueError):
+    """A question or filter that cannot be searched: not text, too long, a date that is not a
+    date, a result count out of range."""

@@ -14,10 +14,11 @@ import numpy as np
 from . import store
 from .chunking import TOKENIZER_NAME, TokenCounter, chunk, segment
 from .config import Settings
-from .documents import iter_corpus_files, load_document
+from .documents import iter_corpus_files, load_document, read_file
 from .embedding import Embedder
-from .errors import DocumentError, IndexBusyError, IndexMissingError
+from .errors import DocumentError, IndexBusyError, IndexCorruptError, IndexMissingError
 from .headers import header_text
+from .sanitize import printable
 from .schema import Document, FailedFile, IndexReport
 
 # Names the sentence-splitting and chunk-packing code; bump it when boundaries change so that
@@ -38,7 +39,11 @@ def build_index(paths: str | Path | list[str | Path] | None = None, index_dir: s
     settings = settings or Settings()
     roots = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths or [settings.corpus_dir])]
     index_dir = Path(index_dir) if index_dir is not None else settings.index_dir
-    index_dir.mkdir(parents=True, exist_ok=True)
+    store.check_index_dir(index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise store.write_error(index_dir, exc) from None
 
     from filelock import FileLock, Timeout
 
@@ -48,27 +53,43 @@ def build_index(paths: str | Path | list[str | Path] | None = None, index_dir: s
     except Timeout:
         raise IndexBusyError(f"another build is running on {index_dir} (it holds {index_dir / store.LOCK}); "
                              "wait for it to finish, or pass --wait SECONDS") from None
+    except OSError as exc:
+        raise store.write_error(index_dir, exc) from None
     try:
-        return _build(roots, index_dir, settings, rebuild, progress, embedder)
+        store.remove_partials(index_dir)  # left by builds that crashed or were killed
+        try:
+            return _build(roots, index_dir, settings, rebuild, progress, embedder)
+        except IndexCorruptError as exc:
+            if rebuild:
+                raise
+            # The previous generation turned out damaged while its vectors were being reused.
+            return _build(roots, index_dir, settings, True, progress, embedder,
+                          note=f"the index was damaged ({exc}); everything was re-embedded")
     finally:
         lock.release()
 
 
 def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool, progress: bool,
-           embedder: Embedder | None) -> IndexReport:
+           embedder: Embedder | None, note: str | None = None) -> IndexReport:
     started = time.perf_counter()
     embedder = embedder or Embedder(settings.model_path)
     # Only the manifest is read until something has changed: a no-change run opens no vectors,
     # FAISS or BM25 (importing those alone costs more than hashing a thousand files).
     old_gen: Path | None = None
     manifest: dict | None = None
+    rebuilt_because = note
     if not rebuild:
         try:
             old_gen = store.read_current(index_dir)
             manifest = store.read_manifest(old_gen)
+            if not _built_by_older_code(manifest):
+                # Cheap (no FAISS or bm25s import): damage means a rebuild, never "index unchanged".
+                store.validate_generation(old_gen, manifest)
         except IndexMissingError:
             old_gen = manifest = None
-    rebuilt_because = None
+        except IndexCorruptError as exc:
+            old_gen = manifest = None
+            rebuilt_because = f"the index was damaged ({exc}); everything was re-embedded"
     if manifest is not None and _built_by_older_code(manifest):
         # Our own segmenter or layout changed: nothing the user chose differs, so rebuild rather
         # than make every upgrade fail. (Another model or chunk setting still raises below.)
@@ -88,35 +109,47 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
         unchanged: list[str] = []
         changed: list[tuple[str, Path, Path]] = []
         failed: list[FailedFile] = []
-        for file, root in iter_corpus_files(roots):
+        skipped: list[tuple[str, str]] = []  # folders not walked (symlink loops, outside the corpus)
+        kept: list[str] = []
+
+        def fail(doc_id: str, file: Path, reason: str) -> None:
+            keep = doc_id in old_hashes
+            failed.append(FailedFile(printable(file), printable(reason), kept_previous=keep))
+            if keep:
+                kept.append(doc_id)
+
+        for file, root in iter_corpus_files(roots, skipped, follow_symlinks=settings.follow_symlinks):
             doc_id = _doc_id(file, root)
             if doc_id in seen:
-                failed.append(FailedFile(str(file), f"same document id {doc_id!r} as {seen[doc_id]}"))
+                failed.append(FailedFile(printable(file), f"same document id {printable(doc_id)!r} as "
+                                         f"{printable(seen[doc_id])}"))
                 continue
             seen[doc_id] = file
             try:
-                # A file over the size limit is not read at all (it could be larger than memory).
-                too_large = file.stat().st_size > settings.max_file_mb * 1024 * 1024
-                digest = None if too_large else hashlib.sha256(file.read_bytes()).hexdigest()
-            except OSError:
-                digest = None  # vanished or unreadable: load_document reports why
-            if digest is not None and old_hashes.get(doc_id) == digest:
+                # Plain files only, at most the size limit read (a FIFO, /dev/zero or a file
+                # larger than memory is refused here, before anything waits on it).
+                data = read_file(file, root, max_file_mb=settings.max_file_mb,
+                                 follow_symlinks=settings.follow_symlinks)
+            except DocumentError as exc:
+                fail(doc_id, file, exc.reason)
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if old_hashes.get(doc_id) == digest:
                 unchanged.append(doc_id)
             else:
-                changed.append((doc_id, file, root))
+                changed.append((doc_id, file, root))  # read again below: not all held in memory
+            del data
+        failed.extend(FailedFile(path, reason) for path, reason in skipped)
 
         # 2. Read the changed files; one bad file never stops the build.
         loaded: list[Document] = []
-        kept: list[str] = []
         for doc_id, file, root in _bar(changed, progress, "reading"):
             try:
-                loaded.append(load_document(file, root, max_file_mb=settings.max_file_mb))
+                loaded.append(load_document(file, root, max_file_mb=settings.max_file_mb,
+                                            follow_symlinks=settings.follow_symlinks))
             except Exception as exc:  # a parser's own bug on one odd file must not stop the build either
-                keep = doc_id in old_hashes
                 reason = exc.reason if isinstance(exc, DocumentError) else f"cannot read ({type(exc).__name__}: {exc})"
-                failed.append(FailedFile(str(file), reason, kept_previous=keep))
-                if keep:
-                    kept.append(doc_id)
+                fail(doc_id, file, reason)
         added = tuple(d.doc_id for d in loaded if d.doc_id not in old_hashes)
         updated = tuple(d.doc_id for d in loaded if d.doc_id in old_hashes)
         removed = tuple(sorted(set(old_hashes) - set(seen)))

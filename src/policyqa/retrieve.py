@@ -18,7 +18,22 @@ from .chunking import TOKENIZER_NAME
 from .config import Settings
 from .embedding import Embedder
 from .indexing import SEGMENTER
+from .errors import QueryError, UnknownDocumentError
+from .sanitize import check_date, check_k, check_question, has_unsafe_chars, printable
 from .schema import Answer, Document, Hit, IndexStatus
+
+
+def check_search(question: object, k: object, doc_ids: object, date_from: object, date_to: object
+                 ) -> tuple[str, int, list[str] | None, str | None, str | None]:
+    """The one validation of a search's inputs, for the library, the CLI and the web chat alike."""
+    question = check_question(question)
+    k = check_k(k)
+    if doc_ids is not None:
+        doc_ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)  # type: ignore[call-overload]
+        if not all(isinstance(d, str) and not has_unsafe_chars(d) for d in doc_ids):
+            raise QueryError("document ids must be plain text (as `policyqa status --json` lists them)")
+    date_from, date_to = check_date(date_from, "date_from"), check_date(date_to, "date_to")
+    return question, k, doc_ids, date_from, date_to  # type: ignore[return-value]
 
 
 # Query-time numpy and FAISS run on one thread. A multi-threaded product or search leaves its
@@ -114,7 +129,7 @@ class Retriever:
         """The indexed document (with the exact text every offset points into)."""
         doc = self._document(doc_id)
         if doc is None:
-            raise KeyError(f"no document {doc_id!r} in the index")
+            raise UnknownDocumentError(f"no document {printable(doc_id)!r} in the index")
         return doc
 
     def doc_ids(self) -> list[str]:
@@ -168,7 +183,15 @@ class Retriever:
         prefix: "2023" or "2023-11") keep documents whose publication date is known and in range;
         ``speakers`` keeps passages whose speaker contains one of the given names (case-insensitive
         substring: "sullivan" finds "Jake Sullivan", "blumenthal" "Sen. Richard Blumenthal (D-CT)").
+
+        Raises QueryError for a question that is not text or longer than 2,000 characters,
+        a date that is not YYYY[-MM[-DD]], or a ``k`` that is not a whole number >= 0 (a ``k``
+        larger than the index returns every passage; control characters in the question are
+        ignored).
         """
+        question, k, doc_ids, date_from, date_to = check_search(question, k, doc_ids, date_from, date_to)
+        if k <= 0:
+            return []
         pool = self.candidate_pool(question, max(self.settings.candidates, k), doc_ids=doc_ids,
                                    date_from=date_from, date_to=date_to, speakers=speakers)
         if pool is None:
@@ -183,12 +206,13 @@ class Retriever:
     def candidate_pool(self, question: str, n: int, *, doc_ids: Iterable[str] | None = None,
                        date_from: str | None = None, date_to: str | None = None,
                        speakers: Iterable[str] | None = None) -> "Pool | None":
-        """The union of the ``n`` best chunks of each half, with every score fusion needs.
+        """The union of the ``n`` best chunks of each half, with every score fusion needs
+        (validated as ``search`` validates); None when nothing can match.
 
         The lexical half ranks chunks by their BM25 plus the header field's times its weight, so
         a question naming its source ("in the Lima readout") reaches that document's chunks.
         """
-        question = question.strip()
+        question, n, doc_ids, date_from, date_to = check_search(question, n, doc_ids, date_from, date_to)
         if not question or n <= 0 or self._files.n_chunks == 0:
             return None
         mask = self._mask(doc_ids, date_from, date_to)
@@ -239,6 +263,7 @@ class Retriever:
 
     def dense_search(self, question: str, k: int = 10) -> list[Hit]:
         """Dense search alone (a baseline for evaluation)."""
+        question, k = check_question(question), check_k(k)
         if k <= 0 or self._files.n_chunks == 0:  # FAISS asserts on k == 0
             return []
         ranked = self._dense(self.embed_query(question), k, None)
@@ -247,6 +272,7 @@ class Retriever:
 
     def lexical_search(self, question: str, k: int = 10) -> list[Hit]:
         """BM25 alone (a baseline for evaluation)."""
+        question, k = check_question(question), check_k(k)
         ranked = self._lexical(question, k, None)
         scores = dict(ranked)
         return self._hits([c for c, _ in ranked], scores, {}, scores)

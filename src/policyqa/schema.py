@@ -23,6 +23,9 @@ class DocumentMeta:
     published: str | None = None  # ISO date (YYYY, YYYY-MM or YYYY-MM-DD) parsed from date
     source: str | None = None  # URL or description of where the text came from
     licence: str | None = None
+    # Where ``date`` was found: "front matter", "html metadata", "pdf info" (dates date filters
+    # use), or "text" (guessed from the page's text: shown, but ``published`` stays None).
+    date_source: str | None = None
 
 
 @dataclass(frozen=True)

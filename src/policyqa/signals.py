@@ -282,7 +282,7 @@ def sentence_features(q: Question, qvec: np.ndarray, cands: Candidates, hits: li
 # ---- whether any sentence answers at all ------------------------------------------------
 
 FOUND_FEATURES = ("top_score", "top_cos", "max_cos", "top_cov", "top_cov_ctx", "best_cov_passage",
-                  "unseen_share", "missing_idf_passage", "names_top", "top_hit_dense", "margin")
+                  "unseen_share", "missing_idf_passage", "names_top", "top_hit_dense", "margin", "top_type")
 
 
 def found_features(q: Question, feats: np.ndarray, scores: np.ndarray, order: np.ndarray,
@@ -300,8 +300,13 @@ def found_features(q: Question, feats: np.ndarray, scores: np.ndarray, order: np
     missing = [w for t, w in zip(q.terms, q.idf) if t not in held]
     missing_idf = (max(missing) if missing else 0.0) / q.max_idf
     second = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 1.0
+    # Does the best sentence hold what the question asks for (a number for "how many", a name
+    # for "who"...)? A related passage that lacks it is the commonest near miss.
+    wanted = [t for t in QTYPES if t in q.qtypes]
+    top_type = float(np.mean([f[f"type_{t}"][top] for t in wanted])) if wanted else 1.0
     return np.array([
         float(scores[top]), float(f["cos"][top]), float(f["cos"].max()), float(f["cov"][top]),
         float(f["cov_ctx"][top]), float(f["cov_passage"].max()), unseen, missing_idf,
         float(f["names"][top]) if q.names else 1.0, float(f["hit_dense"][top]), float(scores[top]) - second,
+        top_type,
     ])

@@ -29,6 +29,7 @@ SQLite; what is held in RAM per chunk is the 4-byte document row of ``chunk_docs
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -45,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .config import DEFAULT_ANN_THRESHOLD, SCHEMA_VERSION, ChunkSettings
-from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError
+from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, IndexWriteError, PolicyQAError
 from .schema import Document, DocumentMeta, SourceMap, Turn
 
 CURRENT = "CURRENT"
@@ -74,7 +75,7 @@ _SCHEMA = """
 CREATE TABLE documents (
   doc_id TEXT PRIMARY KEY, path TEXT, kind TEXT, content_hash TEXT, title TEXT, author TEXT,
   publisher TEXT, date TEXT, published TEXT, source TEXT, licence TEXT, page_starts TEXT, text TEXT,
-  turns TEXT, source_map TEXT);
+  date_source TEXT, turns TEXT, source_map TEXT);
 CREATE TABLE chunks (
   id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, "end" INTEGER, page INTEGER,
   n_tokens INTEGER, first_segment INTEGER, last_segment INTEGER, text TEXT, speaker TEXT);
@@ -120,26 +121,166 @@ def lexical_tokens(texts: list[str]) -> list[list[str]]:
 
 # ---- manifest -------------------------------------------------------------------------
 
+_GENERATION_NAME = re.compile(r"gen-[A-Za-z0-9_-]+")
+REBUILD_HINT = "run `policyqa index` to rebuild it"
+
+
+def check_index_dir(index_dir: Path) -> None:
+    """An index location that exists must be a folder (``--index`` naming a file is a mistake)."""
+    if os.path.lexists(index_dir) and not index_dir.is_dir():
+        raise IndexMissingError(f"{index_dir} is not an index folder (it is a file); "
+                                "pass the folder the index is kept in (--index DIR)")
+
+
 def read_current(index_dir: Path) -> Path:
+    """The generation CURRENT names; IndexCorruptError when CURRENT is not a plain file naming
+    an existing generation (garbage bytes, a folder, a missing or half-written generation)."""
+    check_index_dir(index_dir)
     pointer = index_dir / CURRENT
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
+        with open(pointer, "rb") as fh:
+            raw = fh.read(256)
+        name = raw.decode("utf-8").strip()
     except FileNotFoundError:
         raise IndexMissingError(f"no index at {index_dir}: build one with `policyqa index corpus "
                                 f"--index {index_dir}`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"{pointer} is unreadable ({type(exc).__name__}: "
+                                f"{getattr(exc, 'strerror', None) or exc}); {REBUILD_HINT}") from None
     gen = index_dir / name
-    if not name or not (gen / MANIFEST).is_file():
-        raise IndexCorruptError(f"{pointer} names generation {name!r}, which is missing: "
-                                "rebuild with `policyqa index --rebuild`")
+    if not _GENERATION_NAME.fullmatch(name) or not (gen / MANIFEST).is_file():
+        from .sanitize import printable
+
+        raise IndexCorruptError(f"{pointer} names generation {printable(name)[:80]!r}, which is missing; "
+                                f"{REBUILD_HINT}")
     return gen
 
 
 def read_manifest(gen: Path) -> dict[str, Any]:
     try:
-        return json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"unreadable manifest in {gen}: {exc}; rebuild with "
-                                "`policyqa index --rebuild`") from exc
+        raise IndexCorruptError(f"unreadable manifest in {gen}: {exc}; {REBUILD_HINT}") from exc
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise IndexCorruptError(f"manifest in {gen} is damaged ({problem}); {REBUILD_HINT}")
+    return manifest
+
+
+def _manifest_problem(m: object) -> str | None:
+    """What is wrong with the manifest's shape, or None."""
+    if not isinstance(m, dict):
+        return f"a JSON {type(m).__name__}, not an object"
+    model, counts, documents = m.get("model"), m.get("counts"), m.get("documents")
+    if not isinstance(model, dict) or not isinstance(model.get("dim"), int) or model["dim"] <= 0 \
+            or not isinstance(model.get("weights_sha256"), str) or not isinstance(model.get("id"), str):
+        return "no valid model entry"
+    if not isinstance(counts, dict) or not all(isinstance(counts.get(k), int) and counts[k] >= 0
+                                               for k in ("documents", "chunks", "segments")):
+        return "no valid counts"
+    if not isinstance(documents, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in documents.items()):
+        return "no valid document list"
+    if len(documents) != counts["documents"]:
+        return f"{len(documents)} documents listed, counts say {counts['documents']}"
+    if "dense" in m and not (isinstance(m["dense"], dict) and m["dense"].get("type") in ("flat", "ivf-flat")):
+        return "no valid dense index entry"
+    return None
+
+
+def validate_generation(gen: Path, manifest: dict[str, Any], *, full_check_mb: float = 256.0) -> None:
+    """Cheap checks that a generation's files are all there and as large as its manifest says,
+    without importing FAISS or bm25s: .npy headers and sizes, the FAISS file's size, the BM25
+    files, SQLite row counts (and ``PRAGMA quick_check`` when the database is under
+    ``full_check_mb``). Raises IndexCorruptError naming the first problem."""
+    def bad(what: str) -> IndexCorruptError:
+        return IndexCorruptError(f"index generation {gen.name} is damaged: {what}; {REBUILD_HINT}")
+
+    counts, dim = manifest["counts"], manifest["model"]["dim"]
+    n_chunks, n_segments = counts["chunks"], counts["segments"]
+    try:
+        headers = json.loads((gen / HEADER_TEXTS).read_text(encoding="utf-8"))
+        if not isinstance(headers, list):
+            raise ValueError("not a list")
+    except (OSError, ValueError) as exc:
+        raise bad(f"{HEADER_TEXTS}: {exc}") from None
+    for name, rows, cols, dtype in ((CHUNK_VECTORS, n_chunks, dim, np.float32),
+                                    (SEGMENT_VECTORS, n_segments, dim, np.float16),
+                                    (CHUNK_DOCS, n_chunks, None, np.int32),
+                                    (CHUNK_HEADERS, n_chunks, None, np.int32),
+                                    (HEADER_VECTORS, len(headers), dim, np.float32)):
+        shape = (rows, cols) if cols is not None else (rows,)
+        problem = _npy_problem(gen / name, shape, np.dtype(dtype))
+        if problem:
+            raise bad(f"{name}: {problem}")
+    if headers and not (gen / HEADER_BM25_DIR / "params.index.json").is_file():
+        raise bad("the header field's lexical index is missing")
+    try:
+        size = (gen / FAISS_FILE).stat().st_size
+    except OSError as exc:
+        raise bad(f"{FAISS_FILE}: {exc.strerror or exc}") from None
+    with open(gen / FAISS_FILE, "rb") as fh:
+        magic = fh.read(4)
+    if magic not in (b"IxFI", b"IwFl", b"IwF2", b"IvFl") or size < n_chunks * dim * 4:
+        raise bad(f"{FAISS_FILE}: {size} bytes, too small or not a FAISS index for {n_chunks} vectors")
+    if n_chunks:
+        bm25 = gen / BM25_DIR
+        try:
+            params = json.loads((bm25 / "params.index.json").read_text(encoding="utf-8"))
+            json.loads((bm25 / "vocab.index.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise bad(f"lexical index: {exc}") from None
+        if not isinstance(params, dict) or params.get("num_docs") != n_chunks:
+            raise bad(f"lexical index covers {params.get('num_docs') if isinstance(params, dict) else '?'} "
+                      f"passages, not {n_chunks}")
+        lengths = []
+        for part in ("data", "indices", "indptr"):
+            problem = _npy_problem(bm25 / f"{part}.csc.index.npy", None, None)
+            if problem:
+                raise bad(f"lexical index {part}: {problem}")
+            lengths.append(np.load(bm25 / f"{part}.csc.index.npy", mmap_mode="r").shape)
+        if lengths[0] != lengths[1]:
+            raise bad("lexical index: data and indices differ in length")
+    try:
+        db = sqlite3.connect(f"file:{gen / DB}?mode=ro", uri=True)
+        try:
+            if (gen / DB).stat().st_size <= full_check_mb * 1024 * 1024:
+                result = db.execute("PRAGMA quick_check").fetchone()
+                if not result or result[0] != "ok":
+                    raise bad(f"{DB}: {result[0] if result else 'quick_check failed'}")
+            found = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                     for t in ("documents", "chunks", "segments")}
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise bad(f"{DB}: {exc}") from None
+    expected = {"documents": counts["documents"], "chunks": n_chunks, "segments": n_segments}
+    if found != expected:
+        raise bad(f"{DB} holds {found}, the manifest says {expected}")
+
+
+def _npy_problem(path: Path, shape: tuple[int, ...] | None, dtype: np.dtype | None) -> str | None:
+    """Why ``path`` is not a complete .npy of ``shape``/``dtype`` (None: any), or None."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)(fh)
+            offset = fh.tell()
+        size = path.stat().st_size
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except Exception as exc:  # not an .npy header
+        return f"not a numpy array file ({exc})"
+    got_shape, _, got_dtype = header
+    if shape is not None and tuple(got_shape) != shape:
+        return f"shape {tuple(got_shape)}, expected {shape}"
+    if dtype is not None and got_dtype != dtype:
+        return f"type {got_dtype}, expected {dtype}"
+    need = offset + int(np.prod(got_shape)) * got_dtype.itemsize
+    if size != need:
+        return f"{size} bytes, expected {need} (truncated?)"
+    return None
 
 
 def make_manifest(*, model_id: str, weights_sha256: str, dim: int, max_seq_length: int,
@@ -198,19 +339,61 @@ class GenerationData:
     chunk_headers: np.ndarray | None = None  # int32 (n_chunks,)
 
 
+PARTIAL = ".partial"
+
+
 def write_generation(index_dir: Path, data: GenerationData, *, ann_threshold: int = DEFAULT_ANN_THRESHOLD) -> Path:
     """Write a complete generation into a fresh folder and return it; CURRENT is not touched.
 
     The vectors may be memory-mapped arrays (they are copied in blocks); the dense index is
     exact below ``ann_threshold`` chunks and IVF from there (``build_dense``).
+
+    Any failure to write (a full disk, a read-only folder) removes the half-written folder and
+    raises IndexWriteError; the previous generation is untouched. Files are written with plain
+    writes, never through a writable memory map (where a full disk is a SIGBUS, not an error).
     """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    tmp = gen.with_name(gen.name + PARTIAL)
+    try:
+        tmp.mkdir()
+        _write_files(tmp, data, ann_threshold)
+        _fsync_tree(tmp)
+        os.replace(tmp, gen)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, PolicyQAError) or not isinstance(exc, Exception):
+            raise
+        raise write_error(index_dir, exc) from exc
+    return gen
+
+
+def write_error(index_dir: Path, exc: BaseException) -> IndexWriteError:
+    """One message for every way writing an index fails (OSError, SQLite's, FAISS's)."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    full = (getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc)
+            or "disk is full" in str(exc) or "disk full" in str(exc).lower())
+    what = "the disk is full" if full else f"{type(exc).__name__}: {text}"
+    return IndexWriteError(f"cannot write the new index in {index_dir}: {what}; "
+                           "the previous index stays in use" + ("; free some space and run `policyqa index` "
+                                                                 "again" if full else ""))
+
+
+def remove_partials(index_dir: Path) -> None:
+    """Remove half-written generations left by builds that crashed (call under the build lock)."""
+    try:
+        entries = list(index_dir.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith("gen-") and entry.name.endswith(PARTIAL):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _write_files(tmp: Path, data: GenerationData, ann_threshold: int) -> None:
     import bm25s
     import faiss
 
-    index_dir.mkdir(parents=True, exist_ok=True)
-    gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    tmp = gen.with_name(gen.name + ".partial")
-    tmp.mkdir()
     seconds: dict[str, float] = {}  # where a build's writing time goes, kept in the manifest
     clock = time.perf_counter()
     db = sqlite3.connect(tmp / DB)
@@ -219,10 +402,10 @@ def write_generation(index_dir: Path, data: GenerationData, *, ann_threshold: in
         db.execute("PRAGMA journal_mode = OFF")
         db.execute("PRAGMA synchronous = OFF")
         db.executescript(_SCHEMA)
-        db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+        db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
             (d.doc_id, d.path, d.kind, d.content_hash, d.meta.title, d.meta.author, d.meta.publisher,
              d.meta.date, d.meta.published, d.meta.source, d.meta.licence, json.dumps(list(d.page_starts)),
-             d.text, _turns_json(d.turns),
+             d.text, d.meta.date_source, _turns_json(d.turns),
              json.dumps(d.source_map.to_json(), separators=(",", ":")) if d.source_map else None)
             for d in data.documents))
         db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -259,9 +442,6 @@ def write_generation(index_dir: Path, data: GenerationData, *, ann_threshold: in
     seconds["bm25"] = time.perf_counter() - clock
     manifest = {**data.manifest, "dense": dense_info, "write_seconds": {k: round(v, 2) for k, v in seconds.items()}}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
-    _fsync_tree(tmp)
-    os.replace(tmp, gen)
-    return gen
 
 
 def _write_headers(tmp: Path, data: GenerationData, dim: int) -> None:
@@ -293,14 +473,16 @@ def _save_npy(path: Path, array: np.ndarray, dtype: type, dim: int) -> None:
     if len(array) == 0:
         np.save(path, np.zeros((0, dim), dtype=dtype))
         return
-    if isinstance(array, np.ndarray) and array.dtype == dtype:
+    if type(array) is np.ndarray and array.dtype == dtype:
         np.save(path, array)
         return
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(len(array), dim))
-    for i in range(0, len(array), 65536):
-        out[i:i + 65536] = array[i:i + 65536]
-    out.flush()
-    del out
+    # Plain writes, block by block (not a writable memory map: on a full disk its pages fail
+    # with SIGBUS when flushed instead of an error we can report).
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                                  "fortran_order": False, "shape": (len(array), dim)})
+        for i in range(0, len(array), 65536):
+            fh.write(np.ascontiguousarray(array[i:i + 65536], dtype=dtype).tobytes())
 
 
 def build_dense(vectors: np.ndarray, queries: np.ndarray, dim: int,
@@ -382,14 +564,20 @@ def publish(index_dir: Path, gen: Path) -> None:
     previous = None
     try:
         previous = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
+    except (OSError, UnicodeDecodeError):
         pass
     tmp = index_dir / f"{CURRENT}.{uuid.uuid4().hex[:8]}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(gen.name + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, index_dir / CURRENT)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(gen.name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if (index_dir / CURRENT).is_dir() and not (index_dir / CURRENT).is_symlink():
+            shutil.rmtree(index_dir / CURRENT)  # a damaged index: CURRENT made a folder
+        os.replace(tmp, index_dir / CURRENT)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(index_dir, exc) from exc
     _fsync_dir(index_dir)
     # Keep the previous generation: a reader that read CURRENT a moment ago may be opening it.
     keep = {gen.name, previous}
@@ -423,6 +611,54 @@ def _fsync_dir(path: Path) -> None:
 
 # ---- reading --------------------------------------------------------------------------
 
+class _GuardedDB:
+    """The generation's SQLite connection; a damaged database raises IndexCorruptError (with
+    the fix) from any query, not sqlite3.DatabaseError from deep inside a search."""
+
+    def __init__(self, conn: sqlite3.Connection, gen: Path) -> None:
+        self._conn = conn
+        self._gen = gen
+
+    def _error(self, exc: sqlite3.Error) -> IndexCorruptError:
+        return IndexCorruptError(f"{self._gen / DB} is damaged ({exc}); {REBUILD_HINT}")
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> "_GuardedCursor":
+        try:
+            return _GuardedCursor(self._conn.execute(sql, tuple(params)), self)
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _GuardedCursor:
+    def __init__(self, cursor: sqlite3.Cursor, db: _GuardedDB) -> None:
+        self._cursor, self._db = cursor, db
+
+    def _guard(self, fetch):  # type: ignore[no-untyped-def]
+        try:
+            return fetch()
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise
+        except sqlite3.Error as exc:
+            raise self._db._error(exc) from exc
+
+    def fetchone(self) -> Any:
+        return self._guard(self._cursor.fetchone)
+
+    def fetchall(self) -> list[Any]:
+        return self._guard(self._cursor.fetchall)
+
+    def __iter__(self) -> "_GuardedCursor":
+        return self
+
+    def __next__(self) -> Any:
+        return self._guard(lambda: next(self._cursor))
+
+
 class IndexFiles:
     """An opened generation: metadata in SQLite, vectors memory-mapped, FAISS and BM25 loaded."""
 
@@ -431,8 +667,13 @@ class IndexFiles:
 
         self.path = gen
         self.manifest = read_manifest(gen)
+        self.db: _GuardedDB | None = None
+        counts, dim = self.manifest["counts"], self.manifest["model"]["dim"]
         try:
-            self.db = sqlite3.connect(f"file:{gen / DB}?mode=ro", uri=True, check_same_thread=False)
+            if not (gen / DB).is_file():
+                raise FileNotFoundError(f"{DB} is missing")
+            self.db = _GuardedDB(sqlite3.connect(f"file:{gen / DB}?mode=ro", uri=True, check_same_thread=False),
+                                 gen)
             # Mapped once at open: a long-lived reader keeps working after a later build deletes
             # this generation's files (the mapping holds them).
             # Plain array views of the maps: numpy.memmap's own indexing costs microseconds a call.
@@ -449,14 +690,16 @@ class IndexFiles:
                 # Mapped lists prefetch with 32 new threads on every search by default: 8 ms a
                 # query here, against under 1 ms to scan the lists themselves.
                 faiss.downcast_InvertedLists(self.faiss.invlists).prefetch_nthread = 0
-            self.chunk_docs = (np.load(gen / CHUNK_DOCS, mmap_mode="r") if (gen / CHUNK_DOCS).is_file()
-                               else self._chunk_docs_from_db())
+            self.chunk_docs = np.load(gen / CHUNK_DOCS, mmap_mode="r")
+            self.n_chunks = len(self._chunk_vectors)
             self.bm25 = None
-            if (gen / BM25_DIR).is_dir():
+            if self.n_chunks:
+                # Required: without it search would quietly be dense-only.
+                if not (gen / BM25_DIR).is_dir():
+                    raise FileNotFoundError("the lexical (BM25) index is missing")
                 import bm25s
 
                 self.bm25 = bm25s.BM25.load(str(gen / BM25_DIR), mmap=True)
-            self.n_chunks = len(self._chunk_vectors)
             self.header_texts: list[str] = json.loads((gen / HEADER_TEXTS).read_text(encoding="utf-8"))
             self.header_vectors = np.load(gen / HEADER_VECTORS).astype(np.float32, copy=False)
             self.chunk_headers = np.load(gen / CHUNK_HEADERS, mmap_mode="r").view(np.ndarray)
@@ -465,36 +708,60 @@ class IndexFiles:
                 import bm25s
 
                 self.header_bm25 = bm25s.BM25.load(str(gen / HEADER_BM25_DIR), mmap=False)
-            if len(self.chunk_headers) != self.n_chunks or len(self.header_vectors) != len(self.header_texts):
-                raise ValueError("header arrays do not match the chunks")
-        except (OSError, ValueError, RuntimeError, KeyError, sqlite3.Error) as exc:
-            raise IndexCorruptError(f"index files in {gen} are unreadable ({exc}); rebuild with "
-                                    "`policyqa index --rebuild`") from exc
+            problem = self._shape_problem(counts, dim)
+            if problem:
+                raise ValueError(problem)
+            self.db.execute("SELECT count(*) FROM documents").fetchone()  # "file is not a database"
+        except PolicyQAError:
+            self.close()
+            raise
+        except Exception as exc:  # numpy, FAISS, bm25s and SQLite each fail their own way on damaged files
+            self.close()
+            raise IndexCorruptError(f"index files in {gen} are damaged or unreadable ({type(exc).__name__}: "
+                                    f"{exc}); {REBUILD_HINT}") from exc
+
+    def _shape_problem(self, counts: dict[str, int], dim: int) -> str | None:
+        n = counts["chunks"]
+        if self._chunk_vectors.shape != (n, dim):
+            return f"{CHUNK_VECTORS} has shape {self._chunk_vectors.shape}, the manifest says ({n}, {dim})"
+        if self.segment_vectors.shape != (counts["segments"], dim):
+            return f"{SEGMENT_VECTORS} has shape {self.segment_vectors.shape}, expected ({counts['segments']}, {dim})"
+        if len(self.chunk_docs) != n:
+            return f"{CHUNK_DOCS} has {len(self.chunk_docs)} rows, expected {n}"
+        if self.faiss.ntotal != n or self.faiss.d != dim:
+            return f"{FAISS_FILE} holds {self.faiss.ntotal} vectors of {self.faiss.d}, expected {n} of {dim}"
+        if self.bm25 is not None and int(self.bm25.scores.get("num_docs", -1)) != n:
+            return f"the lexical index covers {self.bm25.scores.get('num_docs')} passages, expected {n}"
+        if len(self.chunk_headers) != n:
+            return f"{CHUNK_HEADERS} has {len(self.chunk_headers)} rows, expected {n}"
+        if self.header_vectors.shape != (len(self.header_texts), dim):
+            return f"{HEADER_VECTORS} has shape {self.header_vectors.shape}, expected ({len(self.header_texts)}, {dim})"
+        if n and int(self.chunk_headers.max()) >= len(self.header_texts):
+            return f"{CHUNK_HEADERS} names a header that {HEADER_TEXTS} does not hold"
+        if self.header_bm25 is not None and int(self.header_bm25.scores.get("num_docs", -1)) != len(self.header_texts):
+            return f"the header field's lexical index covers {self.header_bm25.scores.get('num_docs')} headers"
+        return None
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
 
     def chunk_vectors(self) -> np.ndarray:
         return self._chunk_vectors
 
-    def _chunk_docs_from_db(self) -> np.ndarray:
-        """Per chunk, its document's row (for indexes written before chunk_docs.npy existed)."""
-        rows = self.db.execute("SELECT d.rowid - 1 FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-                               "ORDER BY c.id")
-        return np.fromiter((r[0] for r in rows), dtype=np.int32)
-
     def document(self, doc_id: str) -> Document | None:
         row = self.db.execute(
             "SELECT doc_id, path, kind, content_hash, title, author, publisher, date, published, source,"
-            " licence, page_starts, text, turns, source_map FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+            " licence, page_starts, text, date_source, turns, source_map FROM documents WHERE doc_id = ?",
+            (doc_id,)).fetchone()
         if row is None:
             return None
         meta = DocumentMeta(title=row[4], author=row[5], publisher=row[6], date=row[7], published=row[8],
-                            source=row[9], licence=row[10])
+                            source=row[9], licence=row[10], date_source=row[13])
         return Document(doc_id=row[0], path=row[1], kind=row[2], text=row[12], meta=meta,
                         content_hash=row[3], page_starts=tuple(json.loads(row[11] or "[]")),
-                        turns=tuple(Turn(s, e, sp) for s, e, sp in json.loads(row[13] or "[]")),
-                        source_map=SourceMap.from_json(json.loads(row[14]) if row[14] else None))
+                        turns=tuple(Turn(s, e, sp) for s, e, sp in json.loads(row[14] or "[]")),
+                        source_map=SourceMap.from_json(json.loads(row[15]) if row[15] else None))
 
     def segment_texts(self, doc_ids: Iterable[str] | None = None) -> list[tuple[int, str]]:
         """(segment id, text) of every segment (of ``doc_ids`` if given), by id: the sentence texts
