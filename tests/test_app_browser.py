@@ -218,7 +218,7 @@ def test_chat_follow_up_sources_upload_and_not_found(server, browser, tmp_path):
     date_from = page.locator("#pqa-from textarea")
     date_from.fill("last year")
     oops = ask(page, "How many countries attended the AI Safety Summit?")
-    assert "dates are written YYYY, YYYY-MM or YYYY-MM-DD" in oops and "Traceback" not in oops, oops
+    assert "is not a date: use YYYY, YYYY-MM or YYYY-MM-DD" in oops and "Traceback" not in oops, oops
     date_from.fill("")
 
     # 4. Upload: a new article, an .exe and a name with a path, all at once.

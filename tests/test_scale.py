@@ -134,7 +134,7 @@ def test_chunk_documents_are_int32_rows_matching_the_database(ann_retriever):
     doc_of_row = {row: doc for row, doc in r.files.db.execute("SELECT rowid - 1, doc_id FROM documents")}
     by_sql = [doc for (doc,) in r.files.db.execute("SELECT doc_id FROM chunks ORDER BY id")]
     assert [doc_of_row[int(i)] for i in chunk_docs] == by_sql
-    hits = r.search("export rules", k=5, date_from="2024")
+    hits = r.search("export rules", k=5, date_from="2024-02", date_to="2024-02")  # only extra.md is of that month
     assert hits and {h.doc_id for h in hits} == {"extra.md"}
 
 

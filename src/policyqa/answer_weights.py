@@ -3,97 +3,97 @@
 Fitted on the public SQuAD dev set (300 questions, 5 articles) and the policy dev set
 (scripts/policyset/: answerable questions over 18 primary sources, their removed-document
 negatives and the hand-written unanswerable questions). Cross-validated, folds of whole documents:
-SQuAD answer@1 0.727, answer@3 0.863, cited@1 0.713, found 0.980,
+SQuAD answer@1 0.727, answer@3 0.860, cited@1 0.717, found 0.977,
 abstained on removed articles 0.967 (in-sample cited@1 0.740);
-policy answer@1 0.575, answer@3 0.667, found 0.895, abstained on removed
-documents 0.505, on unanswerable questions 0.125 (in-sample answer@1 0.614).
+policy answer@1 0.575, answer@3 0.673, found 0.908, abstained on removed
+documents 0.514, on unanswerable questions 0.125 (in-sample answer@1 0.627).
 """
 
 # Sentence score = features . SENTENCE_WEIGHTS (raw features, signals.SENTENCE_FEATURES order).
 SENTENCE_WEIGHTS = (
-    +1.029438,  # cos
-    +1.052645,  # cos_gap
-    -0.163289,  # cos_ctx
-    +0.416186,  # cos_para
-    +0.598488,  # cos_para_gap
-    +1.737244,  # cos_para_max
-    +1.381577,  # cov
-    +0.487911,  # cov_gap
-    +0.900434,  # cov_ctx
-    +1.426724,  # cov_win
-    -0.226553,  # bm25_win
-    +1.070714,  # cov_passage
-    +0.066658,  # cov_prev
-    +0.081068,  # anaphora
-    -0.026480,  # bm25
-    +0.233858,  # bigram
-    +2.403280,  # surface
-    -1.246033,  # names
-    +0.393519,  # new_terms
-    +3.020829,  # type_number
-    +2.267787,  # type_date
-    +1.808472,  # type_person
-    +1.853681,  # type_place
-    -0.040292,  # type_money
-    +3.655902,  # type_percent
-    +0.580089,  # type_reason
-    -0.893966,  # type_name
-    -0.141917,  # hit_rrank
-    +0.645553,  # hit_dense
-    +0.390237,  # hit_lex
-    +0.437227,  # hit_fused
-    +0.110223,  # n_hits
-    -0.392179,  # length
-    +0.496113,  # short
-    -0.875895,  # title
-    +0.250689,  # heading
-    +2.776493,  # speaker_named
-    -0.448443,  # speaker_answers
+    +1.022916,  # cos
+    +1.045070,  # cos_gap
+    -0.248744,  # cos_ctx
+    +0.472583,  # cos_para
+    +0.669406,  # cos_para_gap
+    +1.901009,  # cos_para_max
+    +1.535426,  # cov
+    +0.545497,  # cov_gap
+    +1.005863,  # cov_ctx
+    +1.539766,  # cov_win
+    -0.232382,  # bm25_win
+    +1.035883,  # cov_passage
+    +0.094608,  # cov_prev
+    +0.110664,  # anaphora
+    -0.129104,  # bm25
+    +0.171776,  # bigram
+    +2.231822,  # surface
+    -1.189022,  # names
+    +0.411949,  # new_terms
+    +3.008674,  # type_number
+    +2.151533,  # type_date
+    +1.842794,  # type_person
+    +1.825143,  # type_place
+    -0.071224,  # type_money
+    +3.736981,  # type_percent
+    +0.664036,  # type_reason
+    -0.858641,  # type_name
+    -0.035058,  # hit_rrank
+    +0.383293,  # hit_dense
+    +0.216172,  # hit_lex
+    +0.058300,  # hit_fused
+    +0.082638,  # n_hits
+    -0.395141,  # length
+    +0.655640,  # short
+    -0.838065,  # title
+    +0.501535,  # heading
+    +2.787126,  # speaker_named
+    -0.417440,  # speaker_answers
 )
 
 # Found probability = sigmoid(((f - FOUND_MEAN) / FOUND_SCALE) . FOUND_WEIGHTS + FOUND_BIAS).
 FOUND_MEAN = (
-    +5.586440,  # top_score
-    +0.456113,  # top_cos
-    +0.520409,  # max_cos
-    +0.363067,  # top_cov
-    +0.410262,  # top_cov_ctx
-    +0.471700,  # best_cov_passage
+    +5.272185,  # top_score
+    +0.455411,  # top_cos
+    +0.519589,  # max_cos
+    +0.361292,  # top_cov
+    +0.410307,  # top_cov_ctx
+    +0.471310,  # best_cov_passage
     +0.236829,  # unseen_share
-    +0.779019,  # missing_idf_passage
-    +0.492520,  # names_top
-    +0.406564,  # top_hit_dense
-    +0.751848,  # margin
-    +0.000000,  # top_type
+    +0.778796,  # missing_idf_passage
+    +0.494387,  # names_top
+    +0.559930,  # top_hit_dense
+    +0.753439,  # margin
+    +0.956071,  # top_type
 )
 FOUND_SCALE = (
-    +2.452328,  # top_score
-    +0.220265,  # top_cos
-    +0.198656,  # max_cos
-    +0.252499,  # top_cov
-    +0.264179,  # top_cov_ctx
-    +0.248336,  # best_cov_passage
+    +2.447949,  # top_score
+    +0.222863,  # top_cos
+    +0.198834,  # max_cos
+    +0.256850,  # top_cov
+    +0.267421,  # top_cov_ctx
+    +0.248525,  # best_cov_passage
     +0.281439,  # unseen_share
-    +0.281058,  # missing_idf_passage
-    +0.442236,  # names_top
-    +0.217513,  # top_hit_dense
-    +0.850378,  # margin
-    +1.000000,  # top_type
+    +0.280979,  # missing_idf_passage
+    +0.444784,  # names_top
+    +0.302943,  # top_hit_dense
+    +0.841396,  # margin
+    +0.184695,  # top_type
 )
 FOUND_WEIGHTS = (
-    +0.370592,  # top_score
-    +0.320307,  # top_cos
-    +0.768034,  # max_cos
-    +0.307192,  # top_cov
-    +0.434372,  # top_cov_ctx
-    +0.373822,  # best_cov_passage
-    -0.305932,  # unseen_share
-    +0.015456,  # missing_idf_passage
-    +0.301620,  # names_top
-    +0.302243,  # top_hit_dense
-    +0.251467,  # margin
-    +0.000000,  # top_type
+    +0.378218,  # top_score
+    +0.271086,  # top_cos
+    +0.670903,  # max_cos
+    +0.260964,  # top_cov
+    +0.359094,  # top_cov_ctx
+    +0.436961,  # best_cov_passage
+    -0.288910,  # unseen_share
+    -0.001473,  # missing_idf_passage
+    +0.247152,  # names_top
+    +0.524011,  # top_hit_dense
+    +0.287148,  # margin
+    +0.129631,  # top_type
 )
-FOUND_BIAS = +0.018357
-FOUND_THRESHOLD = 0.320045  # answers 96.0% of answerable questions (held-out)
+FOUND_BIAS = -0.020795
+FOUND_THRESHOLD = 0.339624  # answers 96.0% of answerable questions (held-out)
 SELECT_MARGIN = 5.000000

@@ -196,12 +196,14 @@ class Retriever:
                                    date_from=date_from, date_to=date_to, speakers=speakers)
         if pool is None:
             return []
-        fused, dense, lexical = fuse(pool, self.settings)
+        fused, _, _ = fuse(pool, self.settings)
         best = _best(fused, k)
         ids = [int(pool.ids[j]) for j in best]
+        # A hit reports its passage's own cosine and BM25 (as documented on Hit); the header
+        # scores enter only the fused score.
         return self._hits(ids, {c: float(fused[j]) for c, j in zip(ids, best)},
-                          {c: float(dense[j]) for c, j in zip(ids, best)},
-                          {c: float(lexical[j]) for c, j in zip(ids, best) if pool.lexical_rank[j] > 0})
+                          {c: float(pool.dense[j]) for c, j in zip(ids, best)},
+                          {c: float(pool.lexical[j]) for c, j in zip(ids, best) if pool.lexical[j] > 0})
 
     def candidate_pool(self, question: str, n: int, *, doc_ids: Iterable[str] | None = None,
                        date_from: str | None = None, date_to: str | None = None,
