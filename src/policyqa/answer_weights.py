@@ -3,97 +3,97 @@
 Fitted on the public SQuAD dev set (300 questions, 5 articles) and the policy dev set
 (scripts/policyset/: answerable questions over 18 primary sources, their removed-document
 negatives and the hand-written unanswerable questions). Cross-validated, folds of whole documents:
-SQuAD answer@1 0.727, answer@3 0.860, cited@1 0.717, found 0.977,
-abstained on removed articles 0.967 (in-sample cited@1 0.740);
-policy answer@1 0.575, answer@3 0.673, found 0.908, abstained on removed
-documents 0.514, on unanswerable questions 0.125 (in-sample answer@1 0.627).
+SQuAD answer@1 0.743, answer@3 0.873, cited@1 0.723, found 0.983,
+abstained on removed articles 0.967 (in-sample cited@1 0.737);
+policy answer@1 0.569, answer@3 0.667, found 0.882, abstained on removed
+documents 0.523, on unanswerable questions 0.083 (in-sample answer@1 0.634).
 """
 
 # Sentence score = features . SENTENCE_WEIGHTS (raw features, signals.SENTENCE_FEATURES order).
 SENTENCE_WEIGHTS = (
-    +1.022916,  # cos
-    +1.045070,  # cos_gap
-    -0.248744,  # cos_ctx
-    +0.472583,  # cos_para
-    +0.669406,  # cos_para_gap
-    +1.901009,  # cos_para_max
-    +1.535426,  # cov
-    +0.545497,  # cov_gap
-    +1.005863,  # cov_ctx
-    +1.539766,  # cov_win
-    -0.232382,  # bm25_win
-    +1.035883,  # cov_passage
-    +0.094608,  # cov_prev
-    +0.110664,  # anaphora
-    -0.129104,  # bm25
-    +0.171776,  # bigram
-    +2.231822,  # surface
-    -1.189022,  # names
-    +0.411949,  # new_terms
-    +3.008674,  # type_number
-    +2.151533,  # type_date
-    +1.842794,  # type_person
-    +1.825143,  # type_place
-    -0.071224,  # type_money
-    +3.736981,  # type_percent
-    +0.664036,  # type_reason
-    -0.858641,  # type_name
-    -0.035058,  # hit_rrank
-    +0.383293,  # hit_dense
-    +0.216172,  # hit_lex
-    +0.058300,  # hit_fused
-    +0.082638,  # n_hits
-    -0.395141,  # length
-    +0.655640,  # short
-    -0.838065,  # title
-    +0.501535,  # heading
-    +2.787126,  # speaker_named
-    -0.417440,  # speaker_answers
+    +0.951656,  # cos
+    +0.972267,  # cos_gap
+    -0.371603,  # cos_ctx
+    +0.613541,  # cos_para
+    +0.869072,  # cos_para_gap
+    +2.069344,  # cos_para_max
+    +1.544956,  # cov
+    +0.548882,  # cov_gap
+    +1.145619,  # cov_ctx
+    +1.477445,  # cov_win
+    +0.110568,  # bm25_win
+    +1.933152,  # cov_passage
+    +0.146812,  # cov_prev
+    +0.223270,  # anaphora
+    -0.013993,  # bm25
+    +0.309376,  # bigram
+    +2.075165,  # surface
+    -1.186862,  # names
+    +0.426075,  # new_terms
+    +3.008955,  # type_number
+    +2.162914,  # type_date
+    +1.821517,  # type_person
+    +1.823469,  # type_place
+    +0.064760,  # type_money
+    +3.685604,  # type_percent
+    +0.499834,  # type_reason
+    -0.803870,  # type_name
+    +0.202614,  # hit_rrank
+    -0.430239,  # hit_dense
+    -1.952919,  # hit_lex
+    +1.437786,  # hit_fused
+    +0.055040,  # n_hits
+    -0.370325,  # length
+    +0.562147,  # short
+    -0.858223,  # title
+    +0.521487,  # heading
+    +2.499040,  # speaker_named
+    -0.309976,  # speaker_answers
 )
 
 # Found probability = sigmoid(((f - FOUND_MEAN) / FOUND_SCALE) . FOUND_WEIGHTS + FOUND_BIAS).
 FOUND_MEAN = (
-    +5.272185,  # top_score
-    +0.455411,  # top_cos
+    +5.249832,  # top_score
+    +0.456841,  # top_cos
     +0.519589,  # max_cos
-    +0.361292,  # top_cov
-    +0.410307,  # top_cov_ctx
+    +0.358407,  # top_cov
+    +0.405131,  # top_cov_ctx
     +0.471310,  # best_cov_passage
     +0.236829,  # unseen_share
-    +0.778796,  # missing_idf_passage
-    +0.494387,  # names_top
-    +0.559930,  # top_hit_dense
-    +0.753439,  # margin
-    +0.956071,  # top_type
+    +0.777305,  # missing_idf_passage
+    +0.492111,  # names_top
+    +0.413221,  # top_hit_dense
+    +0.768530,  # margin
+    +0.954374,  # top_type
 )
 FOUND_SCALE = (
-    +2.447949,  # top_score
-    +0.222863,  # top_cos
+    +2.505174,  # top_score
+    +0.216782,  # top_cos
     +0.198834,  # max_cos
-    +0.256850,  # top_cov
-    +0.267421,  # top_cov_ctx
+    +0.259216,  # top_cov
+    +0.272294,  # top_cov_ctx
     +0.248525,  # best_cov_passage
     +0.281439,  # unseen_share
-    +0.280979,  # missing_idf_passage
-    +0.444784,  # names_top
-    +0.302943,  # top_hit_dense
-    +0.841396,  # margin
-    +0.184695,  # top_type
+    +0.283587,  # missing_idf_passage
+    +0.444044,  # names_top
+    +0.206295,  # top_hit_dense
+    +0.850794,  # margin
+    +0.189578,  # top_type
 )
 FOUND_WEIGHTS = (
-    +0.378218,  # top_score
-    +0.271086,  # top_cos
-    +0.670903,  # max_cos
-    +0.260964,  # top_cov
-    +0.359094,  # top_cov_ctx
-    +0.436961,  # best_cov_passage
-    -0.288910,  # unseen_share
-    -0.001473,  # missing_idf_passage
-    +0.247152,  # names_top
-    +0.524011,  # top_hit_dense
-    +0.287148,  # margin
-    +0.129631,  # top_type
+    +0.343454,  # top_score
+    +0.314440,  # top_cos
+    +0.770645,  # max_cos
+    +0.254071,  # top_cov
+    +0.346719,  # top_cov_ctx
+    +0.452029,  # best_cov_passage
+    -0.342269,  # unseen_share
+    +0.034065,  # missing_idf_passage
+    +0.214068,  # names_top
+    +0.347353,  # top_hit_dense
+    +0.244455,  # margin
+    +0.119199,  # top_type
 )
-FOUND_BIAS = -0.020795
-FOUND_THRESHOLD = 0.339624  # answers 96.0% of answerable questions (held-out)
+FOUND_BIAS = +0.012252
+FOUND_THRESHOLD = 0.298668  # answers 96.0% of answerable questions (held-out)
 SELECT_MARGIN = 5.000000
