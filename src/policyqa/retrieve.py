@@ -238,15 +238,8 @@ class Retriever:
             heads = np.asarray(self._files.chunk_headers[ids], dtype=np.int64)
             header_dense = (self._files.header_vectors[heads] @ qvec if len(self._files.header_vectors)
                             else np.zeros(len(ids), dtype=np.float32))
-        dense_rank = np.zeros(len(ids), dtype=np.int64)
-        dense_rank[:len(dense_top)] = np.arange(1, len(dense_top) + 1)
-        lexical_rank = np.zeros(len(ids), dtype=np.int64)
-        position = {int(c): i for i, c in enumerate(ids)}
-        for r, c in enumerate(lexical_top.tolist(), 1):
-            lexical_rank[position[c]] = r
         return Pool(ids=ids, dense=dense.astype(np.float64), header_dense=header_dense.astype(np.float64),
-                    lexical=lexical_all[ids].astype(np.float64), header_lexical=header_all[ids].astype(np.float64),
-                    dense_rank=dense_rank, lexical_rank=lexical_rank)
+                    lexical=lexical_all[ids].astype(np.float64), header_lexical=header_all[ids].astype(np.float64))
 
     def _lexical_scores(self, question: str) -> tuple[np.ndarray, np.ndarray]:
         """BM25 of every chunk, and of every chunk's header field, for ``question``."""
@@ -401,8 +394,7 @@ class Pool:
     """Candidate chunks of one question and their raw scores (what ``fuse`` combines).
 
     ``dense``: cosine with the chunk; ``header_dense``: cosine with its contextual header;
-    ``lexical``/``header_lexical``: BM25 of the chunk text and of its header field;
-    ``dense_rank``/``lexical_rank``: 1-based rank in that half's own top-n, 0 when outside it.
+    ``lexical``/``header_lexical``: BM25 of the chunk text and of its header field.
     """
 
     ids: np.ndarray
@@ -410,8 +402,6 @@ class Pool:
     header_dense: np.ndarray
     lexical: np.ndarray
     header_lexical: np.ndarray
-    dense_rank: np.ndarray
-    lexical_rank: np.ndarray
 
 
 def fuse(pool: Pool, s: Settings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
