@@ -62,7 +62,8 @@ AFTER = {
 QUESTIONS = ["How many countries attended the AI Safety Summit?", "How much is tuition in the Netherlands?",
              "Which river flows through ten countries?", "How far away is the Moon?",
              "How much money does the CHIPS Act provide?"]
-INDEX_FILES = ["chunks.npy", "segments.npy", "chunk_docs.npy", "dense.faiss", "meta.sqlite", "bm25", "manifest.json"]
+INDEX_FILES = ["chunks.npy", "segments.npy", "chunk_docs.npy", "dense.faiss", "meta.sqlite", "bm25", "manifest.json",
+               store.HEADER_TEXTS, store.HEADER_VECTORS, store.CHUNK_HEADERS, store.HEADER_BM25_DIR]
 
 failures = 0
 

@@ -213,8 +213,6 @@ def validate_generation(gen: Path, manifest: dict[str, Any], *, full_check_mb: f
         problem = _npy_problem(gen / name, shape, np.dtype(dtype))
         if problem:
             raise bad(f"{name}: {problem}")
-    if headers and not (gen / HEADER_BM25_DIR / "params.index.json").is_file():
-        raise bad("the header field's lexical index is missing")
     try:
         size = (gen / FAISS_FILE).stat().st_size
     except OSError as exc:
@@ -223,24 +221,11 @@ def validate_generation(gen: Path, manifest: dict[str, Any], *, full_check_mb: f
         magic = fh.read(4)
     if magic not in (b"IxFI", b"IwFl", b"IwF2", b"IvFl") or size < n_chunks * dim * 4:
         raise bad(f"{FAISS_FILE}: {size} bytes, too small or not a FAISS index for {n_chunks} vectors")
-    if n_chunks:
-        bm25 = gen / BM25_DIR
-        try:
-            params = json.loads((bm25 / "params.index.json").read_text(encoding="utf-8"))
-            json.loads((bm25 / "vocab.index.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise bad(f"lexical index: {exc}") from None
-        if not isinstance(params, dict) or params.get("num_docs") != n_chunks:
-            raise bad(f"lexical index covers {params.get('num_docs') if isinstance(params, dict) else '?'} "
-                      f"passages, not {n_chunks}")
-        lengths = []
-        for part in ("data", "indices", "indptr"):
-            problem = _npy_problem(bm25 / f"{part}.csc.index.npy", None, None)
-            if problem:
-                raise bad(f"lexical index {part}: {problem}")
-            lengths.append(np.load(bm25 / f"{part}.csc.index.npy", mmap_mode="r").shape)
-        if lengths[0] != lengths[1]:
-            raise bad("lexical index: data and indices differ in length")
+    for what, folder, n in (("lexical index", gen / BM25_DIR, n_chunks),
+                            ("header field's lexical index", gen / HEADER_BM25_DIR, len(headers))):
+        problem = _bm25_problem(folder, n) if n else None
+        if problem:
+            raise bad(f"{what}: {problem}")
     try:
         db = sqlite3.connect(f"file:{gen / DB}?mode=ro", uri=True)
         try:
@@ -340,6 +325,24 @@ class GenerationData:
 
 
 PARTIAL = ".partial"
+
+
+def _bm25_problem(folder: Path, n_docs: int) -> str | None:
+    """What is wrong with a bm25s index folder meant to cover ``n_docs`` documents, if anything."""
+    try:
+        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+        json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    if not isinstance(params, dict) or params.get("num_docs") != n_docs:
+        return f"covers {params.get('num_docs') if isinstance(params, dict) else '?'} documents, not {n_docs}"
+    lengths = []
+    for part in ("data", "indices", "indptr"):
+        problem = _npy_problem(folder / f"{part}.csc.index.npy", None, None)
+        if problem:
+            return f"{part}: {problem}"
+        lengths.append(np.load(folder / f"{part}.csc.index.npy", mmap_mode="r").shape)
+    return "data and indices differ in length" if lengths[0] != lengths[1] else None
 
 
 def write_generation(index_dir: Path, data: GenerationData, *, ann_threshold: int = DEFAULT_ANN_THRESHOLD) -> Path:
