@@ -24,7 +24,13 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from policyqa import Hit, Retriever, build_index  # noqa: E402
 from policyqa.answer import AnswerModel, Scored, score  # noqa: E402
+from policyqa.config import Settings  # noqa: E402
 from policyqa.documents import normalise  # noqa: E402
+
+# The rrf baseline of eval.py and fit_fusion.py: equal-weight reciprocal rank fusion of the
+# product's own two halves, without the header fields.
+PLAIN_RRF = Settings(fusion="rrf", rrf_k=60, dense_weight=1.0, lexical_weight=1.0, header_dense_weight=0.0,
+                     header_lexical_weight=0.0)
 
 
 @dataclass(frozen=True)

@@ -69,12 +69,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from devset_lib import ROOT, Question, build_indexes, contains_answer, variant_indexes  # noqa: E402
+from devset_lib import PLAIN_RRF, ROOT, Question, build_indexes, contains_answer, variant_indexes  # noqa: E402
 
 from policyqa import Answer, Hit, Retriever  # noqa: E402
 from policyqa.answer import DEFAULT_K, AnswerModel, build_answer, rescore, score  # noqa: E402
 from policyqa.chunking import sentence_spans  # noqa: E402
-from policyqa.config import Settings  # noqa: E402
 from policyqa.embedding import Embedder  # noqa: E402
 from policyqa.sentences import precompute_terms  # noqa: E402
 
@@ -105,10 +104,6 @@ class Run:
 
 
 # ---- baselines ---------------------------------------------------------------------------
-
-# The rrf baseline: equal-weight reciprocal rank fusion of the two halves, no header fields.
-PLAIN_RRF = Settings(fusion="rrf", rrf_k=60, dense_weight=1.0, lexical_weight=1.0, header_dense_weight=0.0,
-                     header_lexical_weight=0.0)
 
 def naive_quotes(question_vec: np.ndarray, passages: list[Passage],
                  sentences: Callable[[Passage], list[tuple[int, int, np.ndarray]]]) -> list[Quote]:

@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import policyset_lib  # noqa: E402
-from devset_lib import ROOT, build_indexes, contains_answer  # noqa: E402
+from devset_lib import PLAIN_RRF, ROOT, build_indexes, contains_answer  # noqa: E402
 
 from policyqa import Retriever  # noqa: E402
 from policyqa.config import Settings  # noqa: E402
@@ -68,8 +68,8 @@ def gather(work: Path) -> list[Item]:
     items: list[Item] = []
     wide = BASE.with_(header_lexical_weight=1.0)  # the pool's lexical half reaches the header field
 
-    def add(kind: str, retriever: Retriever, question: str, group: str, is_gold, is_gold_doc) -> None:  # type: ignore[no-untyped-def]
-        r = Retriever(retriever.files, embedder, wide)
+    def add(kind: str, files, question: str, group: str, is_gold, is_gold_doc) -> None:  # type: ignore[no-untyped-def]
+        r, plain = retrievers(files)
         pool = r.candidate_pool(question, POOL)
         if pool is None:
             return
@@ -80,27 +80,33 @@ def gather(work: Path) -> list[Item]:
         gold = np.array([is_gold(d, int(s), int(e), t) for d, s, e, t in parts])
         gold_doc = np.array([is_gold_doc(d) for d, _, _, _ in parts])
         base = {}
-        plain = Retriever(retriever.files, embedder, BASE.with_(fusion="rrf", rrf_k=60, dense_weight=1.0,
-                                                                 lexical_weight=1.0, header_dense_weight=0.0,
-                                                                 header_lexical_weight=0.0))
-        for name, hits in (("bm25", retriever.lexical_search(question, k=10)),
-                           ("dense", retriever.dense_search(question, k=10)),
+        for name, hits in (("bm25", r.lexical_search(question, k=10)),
+                           ("dense", r.dense_search(question, k=10)),
                            ("rrf-equal", plain.search(question, k=10))):
             base[name] = ([is_gold(h.doc_id, h.start, h.end, h.text) for h in hits],
                           [is_gold_doc(h.doc_id) for h in hits])
         items.append(Item(kind, group, pool, gold, gold_doc, base))
 
+    made: dict[int, tuple[Retriever, Retriever]] = {}
+
+    def retrievers(files):  # type: ignore[no-untyped-def]
+        """Per index, once: the pool's retriever (also serving the bm25 and dense baselines, which
+        ignore fusion settings) and the rrf baseline's; each caches the question vectors it embeds."""
+        if id(files) not in made:
+            made[id(files)] = (Retriever(files, embedder, wide), Retriever(files, embedder, PLAIN_RRF))
+        return made[id(files)]
+
     questions, _, _ = build_indexes(ROOT / "scripts" / "devset", work, embedder=embedder)
     squad = Retriever.open(work / "index", embedder=embedder)
     for q in questions:
-        add("squad", squad, q.question, q.doc_id,
+        add("squad", squad.files, q.question, q.doc_id,
             lambda d, s, e, t, q=q: d == q.doc_id and s < q.end and e > q.start and contains_answer(t, q.answers),
             lambda d, q=q: d == q.doc_id)
     pqs = [q for q in policyset_lib.load_questions() if q.answerable]
     index, _ = policyset_lib.build_indexes(work, embedder, [], progress=True)
     policy = Retriever.open(index, embedder=embedder)
     for q in pqs:
-        add("policy", policy, q.question, q.doc_id,
+        add("policy", policy.files, q.question, q.doc_id,
             lambda d, s, e, t, q=q: d in q.doc_ids and contains_answer(t, q.answers),
             lambda d, q=q: d in q.doc_ids)
     return items

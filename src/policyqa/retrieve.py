@@ -78,6 +78,13 @@ def _best(scores: np.ndarray, n: int) -> np.ndarray:
     return top[np.lexsort((top, -scores[top]))][:n]
 
 
+def _best_held(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` best positive ``scores``, best first. Only the chunks holding a
+    query term are ranked: a partition over every chunk costs ~5 ms at 1M."""
+    held = np.flatnonzero(scores > 0)
+    return held[_best(scores[held], n)]
+
+
 class Retriever:
     """Search an index built by ``build_index``. Open with ``Retriever.open(index_dir)``.
 
@@ -192,8 +199,8 @@ class Retriever:
         question, k, doc_ids, date_from, date_to = check_search(question, k, doc_ids, date_from, date_to)
         if k <= 0:
             return []
-        pool = self.candidate_pool(question, max(self.settings.candidates, k), doc_ids=doc_ids,
-                                   date_from=date_from, date_to=date_to, speakers=speakers)
+        pool = self._candidate_pool(question, max(self.settings.candidates, k), doc_ids, date_from, date_to,
+                                    speakers)
         if pool is None:
             return []
         fused, _, _ = fuse(pool, self.settings)
@@ -215,6 +222,11 @@ class Retriever:
         a question naming its source ("in the Lima readout") reaches that document's chunks.
         """
         question, n, doc_ids, date_from, date_to = check_search(question, n, doc_ids, date_from, date_to)
+        return self._candidate_pool(question, n, doc_ids, date_from, date_to, speakers)
+
+    def _candidate_pool(self, question: str, n: int, doc_ids: list[str] | None, date_from: str | None,
+                        date_to: str | None, speakers: Iterable[str] | None) -> "Pool | None":
+        """``candidate_pool`` on inputs already validated by ``check_search``."""
         if not question or n <= 0 or self._files.n_chunks == 0:
             return None
         mask = self._mask(doc_ids, date_from, date_to)
@@ -229,8 +241,7 @@ class Retriever:
         combined = lexical_all + beta * header_all if beta else lexical_all
         if mask is not None:
             combined = np.where(mask, combined, 0.0)
-        held = np.flatnonzero(combined > 0)  # rank only chunks holding a query term
-        lexical_top = held[_best(combined[held], n)]
+        lexical_top = _best_held(combined, n)
         with _one_thread():
             dense_top = [c for c, _ in self._dense_search(qvec, n, mask)]
             ids = np.array(list(dict.fromkeys([*dense_top, *lexical_top.tolist()])), dtype=np.int64)
@@ -268,7 +279,7 @@ class Retriever:
     def lexical_search(self, question: str, k: int = 10) -> list[Hit]:
         """BM25 alone (a baseline for evaluation)."""
         question, k = check_question(question), check_k(k)
-        ranked = self._lexical(question, k, None)
+        ranked = self._lexical(question, k)
         scores = dict(ranked)
         return self._hits([c for c, _ in ranked], scores, {}, scores)
 
@@ -359,18 +370,15 @@ class Retriever:
         sims = np.asarray(self._files.chunk_vectors()[rows], dtype=np.float32) @ q
         return [(int(rows[j]), float(sims[j])) for j in _best(sims, n)]
 
-    def _lexical(self, question: str, n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+    def _lexical(self, question: str, n: int) -> list[tuple[int, float]]:
+        """BM25 alone, the chunk texts only (the baseline ``lexical_search`` serves)."""
         if self._files.bm25 is None or n <= 0:
             return []
         tokens = store.lexical_tokens([question])[0]
         if not tokens:
             return []
         scores = np.asarray(self._files.bm25.get_scores(tokens), dtype=np.float32)
-        if mask is not None:
-            scores = np.where(mask, scores, 0.0)
-        # Rank only the chunks holding a query term (a partition over every chunk costs ~5 ms at 1M).
-        held = np.flatnonzero(scores > 0)
-        return [(int(held[j]), float(scores[held[j]])) for j in _best(scores[held], n)]
+        return [(int(c), float(scores[c])) for c in _best_held(scores, n)]
 
     def _hits(self, ids: list[int], score: dict[int, float], dense: dict[int, float],
               lexical: dict[int, float]) -> list[Hit]:
