@@ -50,7 +50,7 @@ from benchdata import real_sentences, write_corpus  # noqa: E402
 
 from policyqa import Settings, build_index  # noqa: E402
 from policyqa.embedding import Embedder  # noqa: E402
-from policyqa.store import DB, IndexFiles, read_current  # noqa: E402
+from policyqa.store.files import DB, IndexFiles, read_current  # noqa: E402
 
 
 def embedded_texts(index_dir: Path, doc_ids: set[str] | None = None) -> list[str]:
@@ -86,9 +86,9 @@ def peak_rss_mb(corpus: Path, index_dir: Path) -> float:
 
 def long_lines(mb: float, json_out: Path | None) -> int:
     """Seconds per MB to read and chunk a one-line file, a file without spaces and an ordinary one."""
-    from policyqa.chunking import chunk, segment
-    from policyqa.documents import load_document
-    from policyqa.indexing import _memo
+    from policyqa.ingest.chunking import chunk, segment
+    from policyqa.ingest.documents import load_document
+    from policyqa.store.indexing import _memo
 
     pool = real_sentences()
     size = int(mb * 1024 * 1024)

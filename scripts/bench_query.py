@@ -106,11 +106,11 @@ def real_chunk_vectors(work: Path, texts: list[str], flat: np.ndarray, offsets: 
 def build(work: Path, index_dir: Path, n_chunks: int, texts: list[str], vectors: np.ndarray,
           real_up_to: int) -> dict[str, object]:
     """Write an index of ``n_chunks`` recombined chunks with the product's store."""
-    from policyqa import store
-    from policyqa.chunking import TOKENIZER_NAME
+    from policyqa.store import files as store
+    from policyqa.ingest.chunking import TOKENIZER_NAME
     from policyqa.config import ChunkSettings, Settings
     from policyqa.embedding import Embedder
-    from policyqa.indexing import SEGMENTER
+    from policyqa.store.indexing import SEGMENTER
 
     started = time.perf_counter()
     emb = Embedder()
@@ -187,7 +187,7 @@ def child(index_dir: Path, n_queries: int) -> dict[str, object]:
     memory = memory_mb()
 
     # 2. The floor's exact index (in RAM), then floor / search / ask interleaved per question.
-    vectors = r.files.chunk_vectors()
+    vectors = r.reader.files.chunk_vectors()
     flat = faiss.IndexFlatIP(vectors.shape[1])
     for i in range(0, len(vectors), 65536):
         flat.add(np.ascontiguousarray(vectors[i:i + 65536], dtype=np.float32))
@@ -230,10 +230,10 @@ def child(index_dir: Path, n_queries: int) -> dict[str, object]:
     # 3. ANN recall@10 against exact search on every dev question's real embedding.
     qv = embedder.encode(qs, batch_size=64)
     _, exact = flat.search(qv, 10)
-    _, approx = r.files.faiss.search(qv, 10)
+    _, approx = r.reader.files.faiss.search(qv, 10)
     recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx, exact)]))
 
-    out: dict[str, object] = {"open_s": open_s, "memory_mb": memory, "dense": r.files.dense_info,
+    out: dict[str, object] = {"open_s": open_s, "memory_mb": memory, "dense": r.reader.files.dense_info,
                               "ann_recall_at_10": recall, "recall_questions": len(qs), "queries": len(measured),
                               "embed_p50": statistics.median(embed_times), "exact_p50": statistics.median(exact_times),
                               "ask_error": ask_error}

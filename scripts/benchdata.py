@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT / "src"))
 def real_sentences(devset: bool = True) -> list[str]:
     """Distinct sentences of 40-400 characters (about 1,900; 1,000 without the dev set's), in
     corpus order."""
-    from policyqa.chunking import sentence_spans
-    from policyqa.documents import iter_corpus_files, load_document
+    from policyqa.ingest.chunking import sentence_spans
+    from policyqa.ingest.documents import iter_corpus_files, load_document
 
     texts = [load_document(f, r).text for f, r in iter_corpus_files([ROOT / "corpus"])]
     for line in (ROOT / "scripts" / "devset" / "corpus.jsonl").read_text(encoding="utf-8").splitlines() if devset else ():

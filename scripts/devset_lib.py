@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from policyqa import Hit, Retriever, build_index  # noqa: E402
-from policyqa.answer import AnswerModel, Scored, score  # noqa: E402
+from policyqa.query.answer import AnswerModel, Scored, score  # noqa: E402
 from policyqa.config import Settings  # noqa: E402
-from policyqa.documents import normalise  # noqa: E402
+from policyqa.ingest.documents import normalise  # noqa: E402
 
 # The rrf baseline of eval.py and fit_fusion.py: equal-weight reciprocal rank fusion of the
 # product's own two halves, without the header fields.
@@ -156,7 +156,7 @@ def variant_indexes(work: Path, embedder, distractors: int) -> dict[str, Path]: 
     """
     import numpy as np
 
-    from policyqa import store
+    from policyqa.store import files as store
 
     generation = (work / "index" / "CURRENT").read_text(encoding="utf-8").strip()
     out: dict[str, Path] = {}
@@ -219,7 +219,7 @@ def _with_distractors(work: Path, generation: str, embedder, n_chunks: int):  # 
     import numpy as np
 
     from benchdata import plan, real_sentences, synthetic_chunk_vectors, synthetic_rows
-    from policyqa import store
+    from policyqa.store import files as store
 
     print(f"writing the dev index with {n_chunks} distractor chunks (once)", file=sys.stderr, flush=True)
     texts = real_sentences(devset=False)  # none of the dev set's sentences: distractors, not answers

@@ -72,10 +72,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from devset_lib import PLAIN_RRF, ROOT, Question, build_indexes, contains_answer, variant_indexes  # noqa: E402
 
 from policyqa import Answer, Hit, Retriever  # noqa: E402
-from policyqa.answer import DEFAULT_K, AnswerModel, build_answer, rescore, score  # noqa: E402
-from policyqa.chunking import sentence_spans  # noqa: E402
+from policyqa.query.answer import DEFAULT_K, AnswerModel, build_answer, rescore, score  # noqa: E402
+from policyqa.ingest.chunking import sentence_spans  # noqa: E402
 from policyqa.embedding import Embedder  # noqa: E402
-from policyqa.sentences import precompute_terms  # noqa: E402
+from policyqa.query.sentences import precompute_terms  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class IndexSentences:
     """The index's own sentences (segments) of a passage, with their index-time vectors."""
 
     def __init__(self, retriever: Retriever) -> None:
-        self.files = retriever.files
+        self.files = retriever.reader.files
 
     def __call__(self, p: Passage) -> list[tuple[int, int, np.ndarray]]:
         rows = self.files.segments_between(p.doc_id, p.start, p.end)
@@ -390,18 +390,18 @@ def squad_main(args: argparse.Namespace) -> tuple[dict, list[tuple[str, bool]]]:
     if args.limit:
         questions = questions[:args.limit]
     retriever = Retriever.open(args.work / "index", embedder=embedder)
-    rrf = Retriever(retriever.files, embedder, PLAIN_RRF)
+    rrf = Retriever(retriever.reader, embedder, PLAIN_RRF)
     texts = {d: retriever.document(d).text for d in retriever.doc_ids()}
     tutorial = Tutorial(retriever, embedder, args.work)
 
     # Sentence terms are index data (like the BM25 vocabulary), computed here once before timing
     # as an index-time table would hold them; per-question caches are cleared before every call.
-    precompute_terms(retriever)
+    precompute_terms(retriever.reader)
     variants = {f"policyqa{'' if name.startswith('+') else '-'}{name}": Retriever.open(path, embedder=embedder)
                 for name, path in variant_indexes(args.work, embedder, args.distractors).items()}
     for r in variants.values():
-        if r.files.n_chunks <= 10_000:  # a distractor index's sentences would overflow the terms cache
-            precompute_terms(r)
+        if r.reader.info().n_chunks <= 10_000:  # a distractor index's sentences would overflow the terms cache
+            precompute_terms(r.reader)
 
     def cold() -> None:
         # A question must pay for its own embedding: clear the query-vector caches first.
@@ -472,9 +472,9 @@ def squad_main(args: argparse.Namespace) -> tuple[dict, list[tuple[str, bool]]]:
     print(f"speed and memory measures, largest change of any figure ({', '.join(shared)}): "
           + "; ".join(f"{name} {d:.3f}" for name, d in drift.items()))
     for name, r in variants.items():
-        d = r.files.dense_info
+        d = r.reader.info().dense
         if d["type"] != "flat":
-            print(f"{name}: {r.files.n_chunks} chunks, IVF nlist {d['nlist']} nprobe {d['nprobe']} "
+            print(f"{name}: {r.reader.info().n_chunks} chunks, IVF nlist {d['nlist']} nprobe {d['nprobe']} "
                   f"(tuned recall@10 {d['recall_at_10']})")
     cv = rows.get("policyqa-cv", row)
     label = "CV" if "policyqa-cv" in rows else "in-sample"
@@ -543,7 +543,7 @@ def policy_rows(work: Path, embedder: Embedder, limit: int | None, with_cv: bool
     questions = policyset_lib.load_questions(name)
     index, loo = policyset_lib.build_indexes(work, embedder, questions)
     retriever = Retriever.open(index, embedder=embedder)
-    plain = Retriever(retriever.files, embedder, PLAIN_RRF)
+    plain = Retriever(retriever.reader, embedder, PLAIN_RRF)
     texts = {d: retriever.document(d).text for d in retriever.doc_ids()}
     answerable = [q for q in questions if q.answerable][:limit]
     unanswerable = [q for q in questions if not q.answerable][:limit]

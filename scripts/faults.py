@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from policyqa import IndexCorruptError, PolicyQAError, Retriever, build_index  # noqa: E402
-from policyqa import store  # noqa: E402
+from policyqa.store import files as store  # noqa: E402
 from policyqa.embedding import Embedder  # noqa: E402
 
 BEFORE = {

@@ -21,7 +21,7 @@ DEFAULT_CORPUS = ROOT / "corpus"
 
 
 def _count_default_documents() -> int:
-    from policyqa.documents import iter_corpus_files
+    from policyqa.ingest.documents import iter_corpus_files
 
     return sum(1 for _ in iter_corpus_files([DEFAULT_CORPUS]))
 

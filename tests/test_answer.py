@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from policyqa import Answer, Retriever, build_index, verify
-from policyqa.answer import DEFAULT_MODEL
+from policyqa.query.answer import DEFAULT_MODEL
 from policyqa.cli import main
-from policyqa.followup import is_follow_up, resolve
-from policyqa.signals import FOUND_FEATURES, SENTENCE_FEATURES
+from policyqa.query.followup import is_follow_up, resolve
+from policyqa.query.signals import FOUND_FEATURES, SENTENCE_FEATURES
 
 SEED = "seed-uktn-china-ai-collaboration.md"
 
@@ -234,8 +234,8 @@ def test_answer_serialises(countries):
 def test_answers_carry_speaker_and_a_verified_source_span(default_retriever):
     import dataclasses
 
-    from policyqa.documents import decode_text
-    from policyqa.textmap import squeeze, strip_markup
+    from policyqa.ingest.documents import decode_text
+    from policyqa.ingest.textmap import squeeze, strip_markup
 
     answer = default_retriever.ask("What did the leaders agree about nuclear weapons and AI?",
                                    speakers=["sullivan"])

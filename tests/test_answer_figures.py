@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policyqa.figures import figures_for, wants_figures
+from policyqa.query.figures import figures_for, wants_figures
 from policyqa.schema import AnswerSentence, Citation
 
 OFFSET = 1000

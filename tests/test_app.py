@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from policyqa import build_index
-from policyqa.render import md_escape, number_sources, status_markdown, view
+from policyqa.web.render import md_escape, number_sources, status_markdown, view
 from policyqa.schema import Answer, AnswerSentence, Citation, Figure, Hit
-from policyqa.uploads import UploadPolicy, UploadRefused, clean_filename, save_uploads
+from policyqa.ingest.uploads import UploadPolicy, UploadRefused, clean_filename, save_uploads
 
 LAKE = """---
 title: "The Lake Varnholm Treaty"
@@ -224,7 +224,7 @@ def test_markdown_escaping_keeps_text_literal():
 
 @pytest.fixture()
 def live(small_corpus, tmp_path, embedder):
-    from policyqa.live_index import LiveIndex
+    from policyqa.web.live_index import LiveIndex
 
     build_index(small_corpus, tmp_path / "index", embedder=embedder)
     live = LiveIndex(tmp_path / "index", small_corpus, embedder=embedder)
@@ -299,7 +299,7 @@ class FakeLive:
 
 
 def test_ask_passes_history_and_filters_and_turns_errors_into_messages(capsys):
-    from policyqa.app import Turn, ask, messages
+    from policyqa.web.app import Turn, ask, messages
     from policyqa.errors import IndexMissingError
 
     live = FakeLive(found_answer())
@@ -326,7 +326,7 @@ def test_ask_passes_history_and_filters_and_turns_errors_into_messages(capsys):
 
 
 def test_add_files_accepts_only_files_from_the_upload_folder(tmp_path):
-    from policyqa.app import add_files, upload_markdown
+    from policyqa.web.app import add_files, upload_markdown
 
     corpus, uploads = tmp_path / "corpus", tmp_path / "gradio"
     corpus.mkdir()
@@ -347,7 +347,7 @@ def test_add_files_accepts_only_files_from_the_upload_folder(tmp_path):
 
 
 def test_build_app_exposes_chat_upload_and_status_endpoints(live):
-    from policyqa.app import build_app
+    from policyqa.web.app import build_app
 
     demo = build_app(live)
     names = {d.get("api_name") for d in demo.config["dependencies"]}
@@ -369,7 +369,7 @@ def test_serve_refuses_a_public_address_without_a_password(tmp_path, capsys, mon
 
 
 def test_auth_and_loopback_parsing(monkeypatch):
-    from policyqa.app import is_loopback, parse_auth
+    from policyqa.web.app import is_loopback, parse_auth
     from policyqa.errors import PolicyQAError
 
     monkeypatch.setenv("POLICYQA_AUTH", "ann:s3:cret")
@@ -382,7 +382,7 @@ def test_auth_and_loopback_parsing(monkeypatch):
 
 def test_serve_builds_a_missing_index_and_refreshes_a_stale_one(small_corpus, tmp_path, embedder, capsys):
     from policyqa import Retriever, Settings
-    from policyqa.app import prepare_index
+    from policyqa.web.app import prepare_index
     from policyqa.errors import PolicyQAError
 
     settings = Settings(index_dir=tmp_path / "index", corpus_dir=small_corpus)
@@ -413,7 +413,7 @@ def test_pdf_pages_and_unknown_dates_are_shown_as_such():
 
 
 def test_a_long_passage_is_cut_to_the_context_around_its_quotes():
-    from policyqa.render import CONTEXT, _passage_html
+    from policyqa.web.render import CONTEXT, _passage_html
 
     text = "word " * 200 + "THE QUOTE." + " tail" * 200
     a = text.index("THE QUOTE.")

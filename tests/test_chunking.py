@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from makefiles import DEFAULT_CORPUS, corpus_sentences
 from policyqa import ChunkSettings, Document, DocumentMeta
-from policyqa.chunking import chunk, count_tokens, segment
-from policyqa.documents import load_document, normalise
+from policyqa.ingest.chunking import chunk, count_tokens, segment
+from policyqa.ingest.documents import load_document, normalise
 
 REAL_WORDS = sorted({w for s in corpus_sentences() for w in s.split()})
 

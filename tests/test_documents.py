@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from makefiles import ARTICLE_HTML, ARTICLE_PARAGRAPHS, make_image_only_pdf, make_pdf
 from policyqa import Document, DocumentError, DocumentMeta, load_document
-from policyqa.chunking import segment
-from policyqa.documents import content_hash, iter_corpus_files, normalise
+from policyqa.ingest.chunking import segment
+from policyqa.ingest.documents import content_hash, iter_corpus_files, normalise
 
 
 def reason(path: Path, **kwargs) -> str:

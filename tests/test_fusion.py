@@ -7,8 +7,8 @@ import pytest
 
 from policyqa import Retriever, build_index
 from policyqa.config import Settings
-from policyqa.headers import date_words, header_text
-from policyqa.retrieve import Pool, fuse
+from policyqa.ingest.headers import date_words, header_text
+from policyqa.query.search import Pool, fuse
 from policyqa.schema import DocumentMeta
 
 DOCS = {
@@ -44,17 +44,17 @@ def retriever(tmp_path_factory, embedder) -> Retriever:
 
 
 def test_headers_hold_title_author_and_date_in_words(retriever):
-    texts = retriever.files.header_texts
+    texts = retriever.reader.files.header_texts
     assert any("Brookings Institution" in t and "Jake Sullivan" in t and "27 April 2023" in t for t in texts), texts
-    assert len(retriever.files.chunk_headers) == retriever.files.n_chunks
-    assert retriever.files.header_vectors.shape == (len(texts), retriever.embedder.dim)
+    assert len(retriever.reader.files.chunk_headers) == retriever.reader.files.n_chunks
+    assert retriever.reader.files.header_vectors.shape == (len(texts), retriever.embedder.dim)
 
 
 def test_a_question_naming_its_source_reaches_it_through_the_header(retriever):
     # The readout's text matches the question's topic best; only the speech's header says
     # Brookings: with the header fields the speech comes first, without them the readout.
     question = "supply chains and clean energy investment at Brookings"
-    plain = Retriever(retriever.files, retriever.embedder,
+    plain = Retriever(retriever.reader, retriever.embedder,
                       retriever.settings.with_(header_lexical_weight=0.0, header_dense_weight=0.0))
     assert plain.search(question, k=1)[0].doc_id == "readout.md"
     assert retriever.search(question, k=1)[0].doc_id == "speech.md"
@@ -64,7 +64,7 @@ def test_a_question_naming_its_source_reaches_it_through_the_header(retriever):
 def test_hits_report_their_own_cosine_and_bm25(retriever):
     q = np.asarray(retriever.embed_query("nuclear weapons"), dtype=np.float32)
     for hit in retriever.search("nuclear weapons", k=4):
-        assert abs(hit.dense_score - float(retriever.files.chunk_vectors()[hit.chunk_id] @ q)) < 1e-5
+        assert abs(hit.dense_score - float(retriever.reader.files.chunk_vectors()[hit.chunk_id] @ q)) < 1e-5
 
 
 def _pool(dense, lexical, header_dense=None, header_lexical=None) -> Pool:

@@ -22,8 +22,8 @@ import pytest
 from conftest import SMALL_DOCS
 from policyqa import (DocumentError, IndexCorruptError, IndexMissingError, PolicyQAError, Retriever, build_index,
                       cli, load_document)
-from policyqa import store
-from policyqa.documents import iter_corpus_files, read_file
+from policyqa.store import files as store
+from policyqa.ingest.documents import iter_corpus_files, read_file
 from policyqa.errors import IndexWriteError, QueryError
 
 QUESTIONS = ["How many countries attended the AI Safety Summit?", "How much is tuition in the Netherlands?",
@@ -191,7 +191,7 @@ def test_fifos_devices_and_sockets_are_refused_before_open(small_corpus, tmp_pat
 
 def test_a_fifo_swapped_in_after_the_check_does_not_hang(tmp_path, monkeypatch):
     # TOCTOU: stat says "plain file", then a FIFO is what gets opened. O_NONBLOCK + fstat refuse it.
-    import policyqa.documents as documents
+    import policyqa.ingest.documents as documents
 
     plain = tmp_path / "plain.txt"
     plain.write_text("Plain.", encoding="utf-8")
@@ -206,7 +206,7 @@ def test_a_fifo_swapped_in_after_the_check_does_not_hang(tmp_path, monkeypatch):
 
 def test_the_size_limit_applies_to_what_is_read(tmp_path, monkeypatch):
     # A file that grows after its size was checked: at most limit + 1 bytes are read.
-    import policyqa.documents as documents
+    import policyqa.ingest.documents as documents
 
     path = tmp_path / "grows.txt"
     path.write_bytes(b"word " * 600_000)  # 3 MB
@@ -240,7 +240,7 @@ def _sentences(n_chars: int) -> list[str]:
 
 
 def test_a_one_line_file_costs_what_an_ordinary_file_costs(tmp_path):
-    from policyqa.chunking import chunk, segment
+    from policyqa.ingest.chunking import chunk, segment
 
     sents = _sentences(300_000)
     files = {"ordinary.txt": "\n\n".join(" ".join(sents[i:i + 6]) for i in range(0, len(sents), 6)),
@@ -261,7 +261,7 @@ def test_a_one_line_file_costs_what_an_ordinary_file_costs(tmp_path):
 
 
 def test_long_lines_are_split_as_pysbd_splits_them():
-    from policyqa.chunking import _PYSBD_WINDOW, _pysbd_bounds, _sentence_bounds
+    from policyqa.ingest.chunking import _PYSBD_WINDOW, _pysbd_bounds, _sentence_bounds
 
     line = " ".join(_sentences(6 * _PYSBD_WINDOW))
     assert len(line) > 3 * _PYSBD_WINDOW
@@ -344,8 +344,8 @@ def test_vectors_are_never_written_through_a_memory_map(tmp_path, monkeypatch):
 
 
 def test_live_index_reports_a_full_disk_and_keeps_answering(small_corpus, tmp_path, embedder, monkeypatch):
-    from policyqa.live_index import LiveIndex
-    from policyqa.render import status_markdown
+    from policyqa.web.live_index import LiveIndex
+    from policyqa.web.render import status_markdown
 
     index_dir = tmp_path / "index"
     build_index(small_corpus, index_dir, embedder=embedder)
@@ -478,7 +478,7 @@ def test_bad_questions_and_filters_are_one_clear_error(clean, embedder, kwargs, 
 def test_a_huge_k_returns_every_passage_once(clean, embedder):
     r = Retriever.open(clean[1], embedder=embedder)
     hits = r.search("Danube", k=10**9)
-    assert len(hits) == r.files.n_chunks == len({h.chunk_id for h in hits})
+    assert len(hits) == r.reader.files.n_chunks == len({h.chunk_id for h in hits})
     assert r.ask("Which river flows through ten countries?", k=10**9).found
 
 
@@ -490,8 +490,8 @@ def test_control_characters_in_a_question_are_ignored(clean, embedder):
 
 
 def test_the_cli_and_the_chat_apply_the_same_rules(clean, embedder, capsys):
-    from policyqa.app import ask
-    from policyqa.live_index import LiveIndex
+    from policyqa.web.app import ask
+    from policyqa.web.live_index import LiveIndex
 
     index_dir = str(clean[1])
     for argv, message in ((["search", "x" * 100_000], "too long"), (["ask", "ok", "--from", "notadate"], "not a date"),
@@ -525,8 +525,8 @@ def test_titles_and_names_cannot_drive_the_terminal(small_corpus, tmp_path, embe
 
 
 def test_upload_names_are_shown_as_escaped_text():
-    from policyqa.app import upload_markdown
-    from policyqa.uploads import UploadOutcome
+    from policyqa.web.app import upload_markdown
+    from policyqa.ingest.uploads import UploadOutcome
 
     name = "a`\n```\n<img src=x onerror=alert(1)>\x1b[2J.md"
     text = upload_markdown((UploadOutcome(name, None, "refused: bad name"),))

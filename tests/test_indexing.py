@@ -32,7 +32,7 @@ def check_index(index_dir: Path, embedder, sample: int = 6) -> Retriever:
     """Everything a generation holds agrees: offsets exact, manifest = documents, one vector per row,
     and the vector in row i is the embedding of chunk i's text (checked by re-embedding a sample)."""
     r = open_index(index_dir, embedder)
-    files = r.files
+    files = r.reader.files
     docs = {d: r.document(d) for d in r.doc_ids()}
     assert files.manifest["documents"] == {d: doc.content_hash for d, doc in docs.items()}
     rows = files.db.execute('SELECT id, doc_id, start, "end", text FROM chunks ORDER BY id').fetchall()
@@ -55,9 +55,9 @@ def check_index(index_dir: Path, embedder, sample: int = 6) -> Retriever:
 
 
 def chunk_table(r: Retriever, doc_id: str) -> list[tuple]:
-    rows = r.files.db.execute('SELECT id, start, "end", text FROM chunks WHERE doc_id = ? ORDER BY id',
+    rows = r.reader.files.db.execute('SELECT id, start, "end", text FROM chunks WHERE doc_id = ? ORDER BY id',
                               (doc_id,)).fetchall()
-    vectors = r.files.chunk_vectors()
+    vectors = r.reader.files.chunk_vectors()
     return [(start, end, text, np.asarray(vectors[cid]).tobytes()) for cid, start, end, text in rows]
 
 
@@ -107,8 +107,8 @@ def test_editing_one_file_re_embeds_only_its_chunks(default_copy, embedder):
         ("wp-summary-london.md",), (), (), (), True)
     assert len(report.unchanged) == DEFAULT_DOCS - 1
     r = check_index(index_dir, embedder)
-    london = r.files.db.execute("SELECT count(*) FROM chunks WHERE doc_id = 'wp-summary-london.md'").fetchone()[0]
-    london_segs = r.files.db.execute(
+    london = r.reader.files.db.execute("SELECT count(*) FROM chunks WHERE doc_id = 'wp-summary-london.md'").fetchone()[0]
+    london_segs = r.reader.files.db.execute(
         "SELECT count(*) FROM segments WHERE doc_id = 'wp-summary-london.md'").fetchone()[0]
     # Only texts of the edited file were embedded, and not even all of those (unchanged ones reused).
     assert 0 < report.embedded_texts <= london + london_segs < 20
@@ -116,7 +116,7 @@ def test_editing_one_file_re_embeds_only_its_chunks(default_copy, embedder):
     assert {d: chunk_table(r, d) for d in r.doc_ids() if d != "wp-summary-london.md"} == others
     hits = r.search("What protects London from storm surges?", k=3)
     assert hits[0].doc_id == "wp-summary-london.md" and "Thames Barrier" in hits[0].text
-    all_text = " ".join(row[0] for row in r.files.db.execute("SELECT text FROM chunks"))
+    all_text = " ".join(row[0] for row in r.reader.files.db.execute("SELECT text FROM chunks"))
     assert removed_sentence not in all_text
 
 
@@ -128,7 +128,7 @@ def test_deleting_a_file_removes_every_hit_from_it(default_copy, embedder):
         ("wp-summary-london.md",), (), (), 0, True)
     r = check_index(index_dir, embedder)
     assert "wp-summary-london.md" not in r.doc_ids()
-    n = r.files.n_chunks
+    n = r.reader.files.n_chunks
     for hits in (r.search("London capital of England on the River Thames", k=n),
                  r.dense_search("London capital of England", k=n), r.lexical_search("London Thames", k=n)):
         assert hits and all(h.doc_id != "wp-summary-london.md" for h in hits)
@@ -218,7 +218,7 @@ def test_bad_files_are_reported_by_name_and_the_rest_is_indexed(small_corpus, tm
 def test_an_unexpected_loader_error_fails_one_file_not_the_build(small_corpus, tmp_path, embedder, monkeypatch):
     # Defence in depth: the loaders turn known failures into DocumentError (fuzzing found two that
     # escaped: pypdf's NotImplementedError, XML's LookupError); anything else still fails one file.
-    import policyqa.indexing as indexing
+    import policyqa.store.indexing as indexing
 
     real = indexing.load_document
 
@@ -261,7 +261,7 @@ def test_a_file_that_turns_bad_keeps_its_previous_version(small_corpus, tmp_path
     assert report.updated == ("rivers.md",) and report.wrote and len(report.failed) == 2
     r = check_index(index_dir, embedder)
     assert set(r.doc_ids()) == {"summit.md", "fees.txt", "rivers.md", "report.pdf"}
-    assert r.document("report.pdf").content_hash == r.files.manifest["documents"]["report.pdf"]
+    assert r.document("report.pdf").content_hash == r.reader.files.manifest["documents"]["report.pdf"]
     r.close()
 
     # Restored: the bytes match what is indexed, so nothing is embedded.

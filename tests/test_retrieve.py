@@ -123,7 +123,7 @@ def test_filter_by_date_range_excludes_unknown_dates(small_retriever, default_re
 
 def test_dense_search_matches_a_numpy_oracle(default_retriever):
     r = default_retriever
-    vectors = np.asarray(r.files.chunk_vectors(), dtype=np.float32)
+    vectors = np.asarray(r.reader.files.chunk_vectors(), dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1)
     assert np.allclose(norms, 1.0, atol=1e-3)
     for question in QUESTIONS:
@@ -143,13 +143,13 @@ def test_dense_search_matches_a_numpy_oracle(default_retriever):
 def test_filtered_dense_search_matches_the_oracle_within_the_filter(default_retriever):
     r = default_retriever
     wanted = {"wp-summary-london.md", "wp-summary-united-kingdom.md", "us-eo-14110-safe-secure-trustworthy-ai.md"}
-    rows = [cid for cid, doc in r.files.db.execute("SELECT id, doc_id FROM chunks ORDER BY id") if doc in wanted]
-    vectors = np.asarray(r.files.chunk_vectors(), dtype=np.float32)
+    rows = [cid for cid, doc in r.reader.files.db.execute("SELECT id, doc_id FROM chunks ORDER BY id") if doc in wanted]
+    vectors = np.asarray(r.reader.files.chunk_vectors(), dtype=np.float32)
     question = "government of the United Kingdom"
     q = r.embed_query(question)
     # With a filter the dense side scores the allowed rows itself: its top 10 is the oracle's.
     mask = np.isin(np.arange(len(vectors)), rows)
-    ranked = r._dense(q, 10, mask)
+    ranked = r.reader.dense_top(q, 10, mask)
     oracle = sorted(rows, key=lambda c: -float(vectors[c] @ q))[:10]
     assert [c for c, _ in ranked] == oracle
     assert np.allclose([s for _, s in ranked], [vectors[c] @ q for c in oracle], atol=1e-5)
@@ -186,7 +186,7 @@ def test_status_describes_the_index(default_retriever, default_index):
     status = default_retriever.status()
     assert status.index_dir == str(default_index)
     assert status.n_documents == len(status.documents) == DEFAULT_DOCS
-    assert status.n_chunks == default_retriever.files.n_chunks > 100
+    assert status.n_chunks == default_retriever.reader.files.n_chunks > 100
     assert status.model == "sentence-transformers/all-MiniLM-L6-v2"
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from conftest import DEFAULT_CORPUS, DEFAULT_DOCS, ROOT
 from policyqa import PolicyQAError, Retriever, Settings, build_index
-from policyqa.store import ANN_RECALL, CHUNK_DOCS, MANIFEST, read_current
+from policyqa.store.files import ANN_RECALL, CHUNK_DOCS, MANIFEST, read_current
 
 DEV_QUESTIONS = [json.loads(line)["question"] for line in
                  (ROOT / "scripts" / "devset" / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -56,21 +56,21 @@ def ann_retriever(ann_index, embedder) -> Retriever:
 
 
 def exact_top(r: Retriever, q: np.ndarray, k: int, rows: np.ndarray | None = None) -> list[int]:
-    vectors = np.asarray(r.files.chunk_vectors(), dtype=np.float32)
+    vectors = np.asarray(r.reader.files.chunk_vectors(), dtype=np.float32)
     rows = np.arange(len(vectors)) if rows is None else rows
     sims = vectors[rows] @ q
     return [int(rows[i]) for i in np.argsort(-sims, kind="stable")[:k]]
 
 
 def test_index_type_is_chosen_by_size_and_tuned_at_build(default_retriever, ann_retriever):
-    assert default_retriever.files.dense_info["type"] == "flat"  # a small corpus: exact search
-    assert type(default_retriever.files.faiss).__name__ == "IndexFlatIP"
-    info = ann_retriever.files.dense_info
-    assert info["type"] == "ivf-flat" and info == ann_retriever.files.manifest["dense"]
+    assert default_retriever.reader.files.dense_info["type"] == "flat"  # a small corpus: exact search
+    assert type(default_retriever.reader.files.faiss).__name__ == "IndexFlatIP"
+    info = ann_retriever.reader.files.dense_info
+    assert info["type"] == "ivf-flat" and info == ann_retriever.reader.files.manifest["dense"]
     assert 1 <= info["nprobe"] <= info["nlist"] and info["tuned_on"] >= 50
     assert info["recall_at_10"] >= ANN_RECALL
-    assert ann_retriever.files.faiss.nprobe == info["nprobe"]
-    assert ann_retriever.files.faiss.ntotal == ann_retriever.files.n_chunks
+    assert ann_retriever.reader.files.faiss.nprobe == info["nprobe"]
+    assert ann_retriever.reader.files.faiss.ntotal == ann_retriever.reader.files.n_chunks
 
 
 def test_ann_recall_against_exact_search_on_real_questions(ann_retriever):
@@ -85,7 +85,7 @@ def test_ann_recall_against_exact_search_on_real_questions(ann_retriever):
 
 def test_ann_hits_keep_exact_offsets_and_true_cosines(ann_retriever):
     r = ann_retriever
-    vectors = np.asarray(r.files.chunk_vectors(), dtype=np.float32)
+    vectors = np.asarray(r.reader.files.chunk_vectors(), dtype=np.float32)
     for question in QUESTIONS[-4:] + QUESTIONS[:4]:
         q = r.embed_query(question)
         for hits in (r.search(question, k=10), r.dense_search(question, k=10)):
@@ -106,20 +106,20 @@ def test_filtered_dense_search_agrees_with_the_oracle_on_both_paths(which, defau
     r = default_retriever if which == "exact" else ann_retriever
     wanted = {"us-eo-14110-safe-secure-trustworthy-ai.md", "seed-uktn-china-ai-collaboration.md",
               "wp-summary-london.md"}
-    rows = np.array([cid for cid, doc in r.files.db.execute("SELECT id, doc_id FROM chunks ORDER BY id")
+    rows = np.array([cid for cid, doc in r.reader.files.db.execute("SELECT id, doc_id FROM chunks ORDER BY id")
                      if doc in wanted])
-    mask = r._mask(wanted, None, None)
+    mask = r.reader.allowed(sorted(wanted), None, None, None)
     assert np.array_equal(np.flatnonzero(mask), rows) and len(rows) > 10
     recalls = []
     for question in ["safety testing of AI models", "population of the capital", "research cooperation with China"]:
         q = r.embed_query(question)
         oracle = exact_top(r, q, 10, rows)
-        assert [c for c, _ in r._dense(q, 10, mask)] == oracle  # few rows allowed: scored directly, exact
+        assert [c for c, _ in r.reader.dense_top(q, 10, mask)] == oracle  # few rows allowed: scored directly, exact
         try:
-            r.FILTER_BRUTE_FORCE_MAX = 0  # force the FAISS search with the filter as a bitmap
-            ranked = r._dense(q, 10, mask)
+            r.reader.FILTER_BRUTE_FORCE_MAX = 0  # force the FAISS search with the filter as a bitmap
+            ranked = r.reader.dense_top(q, 10, mask)
         finally:
-            del r.FILTER_BRUTE_FORCE_MAX
+            del r.reader.FILTER_BRUTE_FORCE_MAX
         assert {c for c, _ in ranked} <= set(rows.tolist())
         if which == "exact":
             assert [c for c, _ in ranked] == oracle
@@ -129,10 +129,10 @@ def test_filtered_dense_search_agrees_with_the_oracle_on_both_paths(which, defau
 
 def test_chunk_documents_are_int32_rows_matching_the_database(ann_retriever):
     r = ann_retriever
-    chunk_docs = r.files.chunk_docs
-    assert chunk_docs.dtype == np.int32 and len(chunk_docs) == r.files.n_chunks
-    doc_of_row = {row: doc for row, doc in r.files.db.execute("SELECT rowid - 1, doc_id FROM documents")}
-    by_sql = [doc for (doc,) in r.files.db.execute("SELECT doc_id FROM chunks ORDER BY id")]
+    chunk_docs = r.reader.files.chunk_docs
+    assert chunk_docs.dtype == np.int32 and len(chunk_docs) == r.reader.files.n_chunks
+    doc_of_row = {row: doc for row, doc in r.reader.files.db.execute("SELECT rowid - 1, doc_id FROM documents")}
+    by_sql = [doc for (doc,) in r.reader.files.db.execute("SELECT doc_id FROM chunks ORDER BY id")]
     assert [doc_of_row[int(i)] for i in chunk_docs] == by_sql
     hits = r.search("export rules", k=5, date_from="2024-02", date_to="2024-02")  # only extra.md is of that month
     assert hits and {h.doc_id for h in hits} == {"extra.md"}
@@ -147,8 +147,8 @@ def test_an_index_written_before_these_files_opens_and_searches_alike(default_in
     del manifest["dense"]  # written before the manifest recorded the dense index: exact
     (gen / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     r = Retriever.open(old, embedder=embedder)
-    assert r.files.dense_info["type"] == "flat"
-    assert np.array_equal(r.files.chunk_docs, default_retriever.files.chunk_docs)
+    assert r.reader.files.dense_info["type"] == "flat"
+    assert np.array_equal(r.reader.files.chunk_docs, default_retriever.reader.files.chunk_docs)
     for question in QUESTIONS[-4:]:
         assert r.search(question, k=10) == default_retriever.search(question, k=10)
     wanted = ["wp-summary-london.md"]
@@ -167,8 +167,8 @@ def test_an_index_written_before_these_files_opens_and_searches_alike(default_in
 def test_sentence_splitter_gives_stock_pysbd_spans():
     import pysbd
 
-    from policyqa.chunking import _splitter
-    from policyqa.documents import iter_corpus_files, load_document
+    from policyqa.ingest.chunking import _splitter
+    from policyqa.ingest.documents import iter_corpus_files, load_document
 
     texts = [load_document(f, r).text for f, r in iter_corpus_files([DEFAULT_CORPUS])]
     texts += [json.loads(line)["text"] for line in
@@ -184,20 +184,24 @@ def test_sentence_splitter_gives_stock_pysbd_spans():
 
 
 def test_token_counts_match_tiktokens_batch_encoder():
-    from policyqa.chunking import _encoding, count_tokens
+    from policyqa.ingest.chunking import _encoding, count_tokens
 
     texts = ["", "Tuition costs €2,314 a year.", "line\nbreak  spaces", "naïve café " * 40]
     assert count_tokens(texts) == [len(ids) for ids in _encoding().encode_ordinary_batch(texts)]
 
 
-def test_query_terms_are_bm25s_own_tokens():
+def test_the_one_lexical_rule_is_bm25s_english_default():
+    """lexical.tokens (what the index is built from and queried with) makes the terms bm25s's
+    English defaults make, so indexes built before the rule moved into policyqa stay valid."""
     import bm25s
 
-    from policyqa.store import _stemmer, lexical_tokens
+    from policyqa import lexical
 
     texts = DEV_QUESTIONS + ["", "the of and", "Naïve CAFÉ costs €2,314; x_y __ ab", "İstanbul straße ǅ 3rd"]
-    expected = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
-    assert lexical_tokens(texts) == [list(t) for t in expected]
+    expected = bm25s.tokenize(texts, stopwords="en", stemmer=lexical.stemmer(), return_ids=False,
+                              show_progress=False)
+    assert lexical.tokens(texts) == [list(t) for t in expected]
+    assert lexical.STOPWORDS == frozenset(bm25s.stopwords.STOPWORDS_EN)
 
 
 def test_no_change_reindex_reads_the_manifest_only(default_index, tmp_path):

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policyqa.chunking import chunk, segment
-from policyqa.documents import decode_text, iter_corpus_files, load_document, normalise
-from policyqa.textmap import normalise_mapped, resolve_speaker, source_matches, squeeze, strip_markup
+from policyqa.ingest.chunking import chunk, segment
+from policyqa.ingest.documents import decode_text, iter_corpus_files, load_document, normalise
+from policyqa.ingest.textmap import normalise_mapped, resolve_speaker, source_matches, squeeze, strip_markup
 
 from conftest import DEFAULT_CORPUS
 

@@ -19,10 +19,10 @@ from .schema import (Answer, AnswerSentence, Chunk, Citation, Document, Document
                      IndexReport, IndexStatus, Segment, Verification)
 
 if TYPE_CHECKING:
-    from .indexing import build_index
-    from .retrieve import Retriever
-    from .answer import verify
-    from .documents import load_document
+    from .store.indexing import build_index
+    from .query.retriever import Retriever
+    from .query.answer import verify
+    from .ingest.documents import load_document
 
 __version__ = "0.1.0"
 
@@ -34,7 +34,8 @@ __all__ = [
     "Settings", "UnknownDocumentError", "build_index", "load_document",
 ]
 
-_LAZY = {"build_index": "indexing", "Retriever": "retrieve", "load_document": "documents", "verify": "answer"}
+_LAZY = {"build_index": "store.indexing", "Retriever": "query.retriever", "load_document": "ingest.documents",
+         "verify": "query.answer"}
 
 
 def __getattr__(name: str) -> Any:

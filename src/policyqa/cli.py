@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
-    from .indexing import build_index
+    from .store.indexing import build_index
 
     report = build_index(args.paths or None, settings.index_dir, settings=settings, rebuild=args.rebuild,
                          progress=not args.quiet, wait=args.wait)
@@ -150,7 +150,7 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
-    from .retrieve import Retriever
+    from .query.retriever import Retriever
 
     retriever = Retriever.open(settings=settings)
     hits = retriever.search(args.question, k=args.k, doc_ids=args.doc_ids, date_from=args.date_from,
@@ -171,7 +171,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from .retrieve import Retriever
+    from .query.retriever import Retriever
 
     status = Retriever.open(settings=settings).status()
     if args.json:
@@ -184,8 +184,8 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .app import ServeOptions, parse_auth, serve
-    from .uploads import UploadPolicy
+    from .web.app import ServeOptions, parse_auth, serve
+    from .ingest.uploads import UploadPolicy
 
     options = ServeOptions(host=args.host, port=args.port, auth=parse_auth(args.auth),
                            allow_no_auth=args.no_auth,
@@ -195,7 +195,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    from .retrieve import Retriever
+    from .query.retriever import Retriever
 
     answer = Retriever.open(settings=settings).ask(args.question, k=args.k, doc_ids=args.doc_ids,
                                                    date_from=args.date_from, date_to=args.date_to,

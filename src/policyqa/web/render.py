@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .documents import iso_date
-from .schema import Answer, Citation, Hit
+from ..ingest.documents import iso_date
+from ..schema import Answer, Citation, Hit
 
 if TYPE_CHECKING:
     from .live_index import LiveStatus

@@ -17,9 +17,9 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import DocumentError
-from .sanitize import clean_field, has_unsafe_chars, printable, scrub_text
-from .schema import Document, DocumentMeta, SourceMap, Turn
+from ..errors import DocumentError
+from ..sanitize import clean_field, has_unsafe_chars, printable, scrub_text
+from ..schema import Document, DocumentMeta, SourceMap, Turn
 
 SUPPORTED = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
              ".pdf": "pdf", ".xml": "xml"}

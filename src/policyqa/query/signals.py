@@ -15,8 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .schema import Hit
-from .sentences import Candidates, _IndexCache, terms
+from ..schema import Hit
+from .sentences import Candidates, TermCache, terms
 
 # ---- question analysis ------------------------------------------------------------------
 
@@ -65,7 +65,7 @@ class Question:
     max_idf: float  # idf of a term no passage holds
 
 
-def analyse(question: str, cache: _IndexCache) -> Question:
+def analyse(question: str, cache: TermCache) -> Question:
     seq = tuple(t for t in terms([question])[0] if t not in _QUESTION_WORDS)
     uniq = tuple(dict.fromkeys(seq))
     words = question.split()
@@ -75,7 +75,7 @@ def analyse(question: str, cache: _IndexCache) -> Question:
     low = question.lower().strip()
     return Question(
         text=question, terms=uniq, idf=cache.idf(uniq) if uniq else np.zeros(0),
-        in_index=np.array([t in cache.vocab for t in uniq], dtype=bool),
+        in_index=cache.df(uniq) > 0 if uniq else np.zeros(0, dtype=bool),
         bigrams=frozenset(zip(seq, seq[1:])), names=names,
         qtypes=frozenset(t for t, rx in _QTYPES.items() if rx.search(low)),
         max_idf=float(np.log1p((cache.n_docs + 0.5) / 0.5)))

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..sanitize import MAX_QUESTION_CHARS
+from ..schema import Answer, AnswerSentence, Citation, Hit, Verification
 from . import answer_weights as W
+from .figures import figures_for
 from .followup import resolve
-from .schema import Answer, AnswerSentence, Citation, Hit, Verification
-from .sentences import Candidates, gather, index_cache
+from .search import Searcher, check_search
+from .sentences import Candidates, gather, term_cache
 from .signals import FOUND_FEATURES, SENTENCE_FEATURES, Question, analyse, found_features, sentence_features
-
-if TYPE_CHECKING:
-    from .retrieve import Retriever
 
 DEFAULT_K = 10  # passages whose sentences compete (and hits returned); chosen on the dev set
 MAX_SENTENCES = 3
@@ -36,7 +35,7 @@ NEAR_DUPLICATE = 0.9  # cosine between two sentences above which the lower-ranke
 class AnswerModel:
     """The fitted combination: sentence-score weights and the found/not-found classifier."""
 
-    sentence_weights: tuple[float, ...]  # one per SENTENCE_FEATURES
+    sentence_weights: tuple[float, ...]  # one per SENTENCE_FEATURES, in its order
     found_mean: tuple[float, ...]  # standardisation of FOUND_FEATURES
     found_scale: tuple[float, ...]
     found_weights: tuple[float, ...]
@@ -56,10 +55,22 @@ class AnswerModel:
         return float(0.5 * (1.0 + np.tanh(logit / 2)))  # the logistic function, without overflow
 
 
+def _by_name(weights: dict[str, float], names: tuple[str, ...], what: str) -> tuple[float, ...]:
+    """``weights`` (a dict keyed by feature name) in the order ``names`` are computed; the two
+    lists must name the same features, or the weights file belongs to other code."""
+    if set(weights) != set(names):
+        missing, extra = sorted(set(names) - set(weights)), sorted(set(weights) - set(names))
+        raise ValueError(f"answer_weights.{what} does not match the features (missing {missing}, unknown "
+                         f"{extra}): run scripts/fit_answer_weights.py")
+    return tuple(float(weights[n]) for n in names)
+
+
 DEFAULT_MODEL = AnswerModel(
-    sentence_weights=tuple(W.SENTENCE_WEIGHTS), found_mean=tuple(W.FOUND_MEAN), found_scale=tuple(W.FOUND_SCALE),
-    found_weights=tuple(W.FOUND_WEIGHTS), found_bias=W.FOUND_BIAS, found_threshold=W.FOUND_THRESHOLD,
-    select_margin=W.SELECT_MARGIN)
+    sentence_weights=_by_name(W.SENTENCE_WEIGHTS, SENTENCE_FEATURES, "SENTENCE_WEIGHTS"),
+    found_mean=_by_name(W.FOUND_MEAN, FOUND_FEATURES, "FOUND_MEAN"),
+    found_scale=_by_name(W.FOUND_SCALE, FOUND_FEATURES, "FOUND_SCALE"),
+    found_weights=_by_name(W.FOUND_WEIGHTS, FOUND_FEATURES, "FOUND_WEIGHTS"),
+    found_bias=W.FOUND_BIAS, found_threshold=W.FOUND_THRESHOLD, select_margin=W.SELECT_MARGIN)
 
 
 @dataclass(frozen=True)
@@ -76,14 +87,13 @@ class Scored:
     found_probability: float
 
 
-def score(retriever: "Retriever", query: str, hits: list[Hit], model: AnswerModel = DEFAULT_MODEL) -> Scored | None:
+def score(searcher: Searcher, query: str, hits: list[Hit], model: AnswerModel = DEFAULT_MODEL) -> Scored | None:
     """Score every sentence of ``hits`` for ``query``; None when the passages hold no sentence."""
-    cache = index_cache(retriever.files)
-    q = analyse(query, cache)
-    cands = gather(retriever, hits)
+    q = analyse(query, term_cache(searcher.reader))
+    cands = gather(searcher.reader, hits)
     if len(cands) == 0:
         return None
-    qvec = retriever.embed_query(query)  # cached: the search just embedded the same text
+    qvec = searcher.embed_query(query)  # cached: the search just embedded the same text
     feats = sentence_features(q, qvec, cands, hits)
     return rescore(Scored(question=q, hits=tuple(hits), candidates=cands, features=feats,
                           scores=np.zeros(0), order=np.zeros(0, dtype=np.int64),
@@ -152,7 +162,7 @@ def _shown(history: list | None) -> Callable[[Scored, int], bool]:
     return shown
 
 
-def answer_question(retriever: "Retriever", question: str, history: list | None = None, *, k: int = DEFAULT_K,
+def answer_question(searcher: Searcher, question: str, history: list | None = None, *, k: int = DEFAULT_K,
                     max_sentences: int = MAX_SENTENCES, doc_ids: list[str] | None = None,
                     date_from: str | None = None, date_to: str | None = None,
                     speakers: list[str] | None = None,
@@ -160,19 +170,16 @@ def answer_question(retriever: "Retriever", question: str, history: list | None 
     """See ``Retriever.ask``. ``threshold`` overrides the calibrated found-probability cut-off;
     ``model`` the fitted weights (evaluation passes cross-validated ones); ``speakers`` keeps
     passages spoken by one of them (``Retriever.search``)."""
-    from .retrieve import check_search
-    from .sanitize import MAX_QUESTION_CHARS
-
     question, k, doc_ids, date_from, date_to = check_search(question, k, doc_ids, date_from, date_to)
     effective = resolve(question, history)[:MAX_QUESTION_CHARS]
-    hits = retriever.search(effective, k=k, doc_ids=doc_ids, date_from=date_from, date_to=date_to,
+    hits = searcher.search(effective, k=k, doc_ids=doc_ids, date_from=date_from, date_to=date_to,
                             speakers=speakers)
-    scored = score(retriever, effective, hits, model) if hits else None
-    return build_answer(retriever, question, effective, hits, scored, model, threshold=threshold,
+    scored = score(searcher, effective, hits, model) if hits else None
+    return build_answer(searcher, question, effective, hits, scored, model, threshold=threshold,
                         max_sentences=max_sentences, shown=_shown(history) if history else None)
 
 
-def build_answer(retriever: "Retriever", question: str, effective: str, hits: list[Hit], scored: Scored | None,
+def build_answer(searcher: Searcher, question: str, effective: str, hits: list[Hit], scored: Scored | None,
                  model: AnswerModel = DEFAULT_MODEL, *, threshold: float | None = None,
                  max_sentences: int = MAX_SENTENCES,
                  shown: Callable[[Scored, int], bool] | None = None) -> Answer:
@@ -187,9 +194,7 @@ def build_answer(retriever: "Retriever", question: str, effective: str, hits: li
                       hits=ranked, related=ranked[:3], confidence=scored.found_probability)
     rows = select(scored, max_sentences, model.select_margin,
                   (lambda row: shown(scored, row)) if shown else None)
-    sentences = tuple(_sentence(retriever, scored, row) for row in rows)
-    from .figures import figures_for
-
+    sentences = tuple(_sentence(searcher, scored, row) for row in rows)
     return Answer(question=question, effective_query=effective, found=True, sentences=sentences,
                   figures=figures_for(effective, sentences), hits=ranked, related=(),
                   confidence=scored.found_probability)
@@ -203,10 +208,10 @@ def _rank_hits(scored: Scored) -> tuple[Hit, ...]:
     return tuple(Hit(**{**vars(scored.hits[h]), "rank": i}) for i, h in enumerate(order, 1))
 
 
-def _sentence(retriever: "Retriever", scored: Scored, row: int) -> AnswerSentence:
+def _sentence(searcher: Searcher, scored: Scored, row: int) -> AnswerSentence:
     cands = scored.candidates
     hit = scored.hits[int(cands.hit[row])]
-    doc = retriever.document(hit.doc_id)
+    doc = searcher.document(hit.doc_id)
     start, end = int(cands.starts[row]), int(cands.ends[row])
     source_span = doc.source_span(start, end) or (None, None)
     cite = Citation(quote=doc.text[start:end], doc_id=doc.doc_id, path=doc.path, title=doc.title,
@@ -228,9 +233,9 @@ def verify(citation: Citation) -> Verification:
     """
     from pathlib import Path
 
-    from .documents import decode_text, load_document
-    from .errors import DocumentError
-    from .textmap import source_matches
+    from ..errors import DocumentError
+    from ..ingest.documents import decode_text, load_document
+    from ..ingest.textmap import source_matches
 
     try:
         doc = load_document(citation.path, max_file_mb=float("inf"))

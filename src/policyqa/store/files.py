@@ -45,9 +45,10 @@ from typing import Any
 
 import numpy as np
 
-from .config import DEFAULT_ANN_THRESHOLD, SCHEMA_VERSION, ChunkSettings
-from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, IndexWriteError, PolicyQAError
-from .schema import Document, DocumentMeta, SourceMap, Turn
+from .. import lexical
+from ..config import DEFAULT_ANN_THRESHOLD, SCHEMA_VERSION, ChunkSettings
+from ..errors import IndexCorruptError, IndexMismatchError, IndexMissingError, IndexWriteError, PolicyQAError
+from ..schema import Document, DocumentMeta, SourceMap, Turn
 
 CURRENT = "CURRENT"
 LOCK = ".lock"
@@ -89,34 +90,15 @@ CREATE INDEX segments_doc ON segments(doc_id, seq);
 """
 
 
-# ---- stemming/tokenising for BM25: shared by writer and reader so queries match the index ----
+def _bm25_corpus(texts: list[str]):  # type: ignore[no-untyped-def]
+    """``texts`` as bm25s's token ids and vocabulary, tokenised by ``lexical.tokens``: the one
+    rule that questions and sentences are looked up with. As ``bm25s.tokenize`` does, a text
+    without a term holds the empty term, so that every passage has a length."""
+    from bm25s.tokenization import Tokenized
 
-@lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-@lru_cache(maxsize=1)
-def _lexical_rules():  # type: ignore[no-untyped-def]
-    from bm25s.stopwords import STOPWORDS_EN
-
-    return re.compile(r"(?u)\b\w\w+\b").findall, frozenset(STOPWORDS_EN)
-
-
-def lexical_tokens(texts: list[str]) -> list[list[str]]:
-    """Terms of each text exactly as ``bm25s.tokenize(texts, stopwords="en", stemmer=...)`` makes
-    them for the index (lower case, its token pattern, its stop words, Snowball stems), without
-    its per-call overhead (progress bars, a vocabulary built and turned back into strings): this
-    runs on every query."""
-    findall, stopwords = _lexical_rules()
-    stem = _stemmer().stemWords
-    out = []
-    for text in texts:
-        words = [w for w in findall(text.lower()) if w not in stopwords]
-        out.append(stem(words) if words else [])
-    return out
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(t, len(vocab)) for t in (toks or [""])] for toks in lexical.tokens(texts)]
+    return Tokenized(ids=ids, vocab=vocab)
 
 
 # ---- manifest -------------------------------------------------------------------------
@@ -149,7 +131,7 @@ def read_current(index_dir: Path) -> Path:
                                 f"{getattr(exc, 'strerror', None) or exc}); {REBUILD_HINT}") from None
     gen = index_dir / name
     if not _GENERATION_NAME.fullmatch(name) or not (gen / MANIFEST).is_file():
-        from .sanitize import printable
+        from ..sanitize import printable
 
         raise IndexCorruptError(f"{pointer} names generation {printable(name)[:80]!r}, which is missing; "
                                 f"{REBUILD_HINT}")
@@ -437,8 +419,7 @@ def _write_files(tmp: Path, data: GenerationData, ann_threshold: int) -> None:
     if texts:
         # Token ids and their vocabulary, not lists of token strings: the same index (same terms,
         # same scores) without turning ids into strings and back, which costs time and memory.
-        bm25.index(bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=True, show_progress=False),
-                   show_progress=False)
+        bm25.index(_bm25_corpus(texts), show_progress=False)
         bm25.save(str(tmp / BM25_DIR))
     del texts, bm25
     _write_headers(tmp, data, dim)
@@ -462,8 +443,7 @@ def _write_headers(tmp: Path, data: GenerationData, dim: int) -> None:
     np.save(tmp / CHUNK_HEADERS, np.asarray(chunk_headers, dtype=np.int32))
     if data.header_texts:
         bm25 = bm25s.BM25()
-        bm25.index(bm25s.tokenize(data.header_texts, stopwords="en", stemmer=_stemmer(), return_ids=True,
-                                  show_progress=False), show_progress=False)
+        bm25.index(_bm25_corpus(data.header_texts), show_progress=False)
         bm25.save(str(tmp / HEADER_BM25_DIR))
 
 

@@ -19,12 +19,12 @@ from typing import Any
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 from . import render  # noqa: E402
-from .config import Settings  # noqa: E402
-from .errors import IndexBusyError, PolicyQAError  # noqa: E402
+from ..config import Settings  # noqa: E402
+from ..errors import IndexBusyError, PolicyQAError  # noqa: E402
 from .live_index import LiveIndex  # noqa: E402
-from .sanitize import check_date, printable  # noqa: E402
-from .schema import Answer  # noqa: E402
-from .uploads import UploadOutcome, UploadPolicy, save_uploads  # noqa: E402
+from ..sanitize import check_date, printable  # noqa: E402
+from ..schema import Answer  # noqa: E402
+from ..ingest.uploads import UploadOutcome, UploadPolicy, save_uploads  # noqa: E402
 
 ENV_AUTH = "POLICYQA_AUTH"
 
@@ -334,11 +334,11 @@ def prepare_index(settings: Settings, embedder: Any) -> bool:
     Unchanged files cost one hash each, so this is cheap when the index is current, and a fresh
     clone needs nothing but `policyqa serve`.
     """
-    from .indexing import build_index
-    from .store import CURRENT
+    from ..store import index_exists
+    from ..store.indexing import build_index
 
     corpus, index = settings.corpus_dir, settings.index_dir
-    has_index = (index / CURRENT).is_file()
+    has_index = index_exists(index)
     if not corpus.is_dir():
         if not has_index:
             raise PolicyQAError(f"no index in {index} and no corpus folder {corpus} to build one from; "
@@ -367,7 +367,7 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     if not is_loopback(options.host) and options.auth is None and not options.allow_no_auth:
         raise PolicyQAError(f"binding to {options.host} lets anyone on the network read and add articles; "
                             f"pass --auth USER:PASSWORD (or set ${ENV_AUTH}), or --no-auth to accept that")
-    from .embedding import Embedder
+    from ..embedding import Embedder
 
     embedder = Embedder(settings.model_path)
     uploads = prepare_index(settings, embedder)

@@ -10,7 +10,7 @@ the chunk's own. Headers are short and few (one per document and speaker), so th
 
 from __future__ import annotations
 
-from .schema import DocumentMeta
+from ..schema import DocumentMeta
 
 MAX_WORDS = 60  # a header is a label, not a passage: long publisher notes are cut
 

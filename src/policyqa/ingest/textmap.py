@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .schema import SourceMap, Turn
+from ..schema import SourceMap, Turn
 
 _CTRL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff"
 _TOKEN = re.compile(rf"(\r\n|\r|\n)|([{_CTRL}]+)|([^\S\r\n\x0b\x0c\x1c-\x1f]+)|([^\s{_CTRL}]+)")

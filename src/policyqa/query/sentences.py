@@ -1,9 +1,9 @@
 """Hits -> candidate sentences: every quotable segment of the retrieved passages, with its
 neighbours, its index-time vector and its lexical terms.
 
-One SQL query finds the segments of all hits (plus one neighbour on each side, for context),
-one fancy-index gathers their float16 vectors from the memory-mapped array, and the stemmed
-terms of each segment are cached per opened index, so a question costs no model call here.
+One read of the index finds the sentences of all hits (plus ``WINDOW`` neighbours on each side,
+for context), one more gathers their index-time vectors, and the stemmed terms of each sentence
+are cached per opened index, so a question costs no model call here.
 """
 
 from __future__ import annotations
@@ -14,61 +14,43 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .schema import Hit
+from .. import lexical
+from ..schema import Hit
+from ..store import IndexReader
 
-if TYPE_CHECKING:
-    from .retrieve import Retriever
-    from .store import IndexFiles
-
-# The same token pattern, stop words and stemmer as the BM25 index (bm25s defaults), so a
-# sentence's terms and the question's terms meet the index's own document frequencies.
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
-STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no",
-    "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this",
-    "to", "was", "will", "with"})
+terms = lexical.terms  # the index's own rules: a sentence's terms meet its document frequencies
 
 
-@lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def terms(texts: list[str]) -> list[tuple[str, ...]]:
-    """Stemmed, stop-word-free terms of each text, in order (one stemmer call for all texts)."""
-    words = [[w for w in _TOKEN.findall(t.lower()) if w not in STOPWORDS] for t in texts]
-    flat = _stemmer().stemWords([w for ws in words for w in ws])
-    out, i = [], 0
-    for ws in words:
-        out.append(tuple(flat[i:i + len(ws)]))
-        i += len(ws)
-    return out
-
-
-class _IndexCache:
+class TermCache:
     """Per opened index: segment terms (bounded LRU) and BM25 document frequencies."""
 
-    def __init__(self, files: "IndexFiles") -> None:
+    def __init__(self, reader: IndexReader) -> None:
         self.lock = threading.Lock()
         self.terms: OrderedDict[int, tuple[str, ...]] = OrderedDict()
-        bm25 = files.bm25
-        if bm25 is not None:
-            self.vocab: dict[str, int] = dict(bm25.vocab_dict)
-            self.df = np.diff(np.asarray(bm25.scores["indptr"])).astype(np.float64)
-            self.n_docs = int(bm25.scores.get("num_docs", files.n_chunks))
-        else:
-            self.vocab, self.df, self.n_docs = {}, np.zeros(0), max(1, files.n_chunks)
+        self.reader = reader
+        self.n_docs = max(1, reader.info().n_chunks)
+        self._df: dict[str, float] = {}
+
+    def df(self, words: tuple[str, ...]) -> np.ndarray:
+        """Document frequency per term (0 for a term the index never saw), memoised."""
+        with self.lock:
+            missing = [w for w in dict.fromkeys(words) if w not in self._df]
+        if missing:
+            fresh = self.reader.document_frequencies(missing)
+            with self.lock:
+                self._df.update(zip(missing, fresh.tolist()))
+                if len(self._df) > 200_000:
+                    self._df.clear()
+                    self._df.update(zip(missing, fresh.tolist()))
+        with self.lock:
+            return np.array([self._df[w] for w in words], dtype=np.float64)
 
     def idf(self, words: tuple[str, ...]) -> np.ndarray:
         """BM25 (Lucene) idf per term over the passages; a term the index never saw gets df 0."""
-        df = np.array([self.df[self.vocab[w]] if w in self.vocab else 0.0 for w in words])
+        df = self.df(words)
         return np.log1p((self.n_docs - df + 0.5) / (df + 0.5))
 
     def segment_terms(self, ids: list[int], texts: list[str]) -> list[tuple[str, ...]]:
@@ -86,25 +68,24 @@ class _IndexCache:
         return out
 
 
-def precompute_terms(retriever: "Retriever") -> int:
+def precompute_terms(reader: IndexReader) -> int:
     """Stem every sentence of the index now (what an index-time table of sentence terms would
     hold), so no query pays for it; returns how many. Without it, terms are memoised as queries
     first touch them. Costs about 15 ms per 1,000 sentences."""
-    files = retriever.files
-    rows = files.segment_texts()
-    index_cache(files).segment_terms([r[0] for r in rows], [r[1] for r in rows])
+    rows = list(reader.sentence_texts())
+    term_cache(reader).segment_terms([r[0] for r in rows], [r[1] for r in rows])
     return len(rows)
 
 
-_CACHES: "weakref.WeakKeyDictionary[IndexFiles, _IndexCache]" = weakref.WeakKeyDictionary()
+_CACHES: "weakref.WeakKeyDictionary[IndexReader, TermCache]" = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
 
 
-def index_cache(files: "IndexFiles") -> _IndexCache:
+def term_cache(reader: IndexReader) -> TermCache:
     with _CACHES_LOCK:
-        cache = _CACHES.get(files)
+        cache = _CACHES.get(reader)
         if cache is None:
-            cache = _CACHES[files] = _IndexCache(files)
+            cache = _CACHES[reader] = TermCache(reader)
         return cache
 
 
@@ -167,32 +148,22 @@ class _Span:
         return self.text[part.start - self.offset:part.stop - self.offset]
 
 
-def _text_spans(files: "IndexFiles", segments: "Iterable[tuple[str, int, int, int]]") -> dict[str, _Span]:
+def _text_spans(reader: IndexReader, segments: "Iterable[tuple[str, int, int, int]]") -> dict[str, _Span]:
     """Per document, its text from the first to the last of ``segments`` (doc, seq, start, end):
     only that much is read, not whole (possibly long) documents."""
     bounds: dict[str, tuple[int, int]] = {}
     for doc, _, start, end in segments:
         lo, hi = bounds.get(doc, (start, end))
         bounds[doc] = (min(lo, start), max(hi, end))
-    out = {}
-    for doc, (lo, hi) in bounds.items():
-        row = files.db.execute("SELECT substr(text, ?, ?) FROM documents WHERE doc_id = ?",
-                               (lo + 1, hi - lo, doc)).fetchone()
-        out[doc] = _Span(row[0], lo)
-    return out
+    return {doc: _Span(reader.text_span(doc, lo, hi), lo) for doc, (lo, hi) in bounds.items()}
 
 
-def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
+def gather(reader: IndexReader, hits: list[Hit]) -> Candidates:
     """Every sentence of ``hits`` (deduplicated across overlapping passages) and its neighbours."""
-    files = retriever.files
-    cache = index_cache(files)
+    cache = term_cache(reader)
     ids = [h.chunk_id for h in hits]
-    marks = ",".join("?" * len(ids))
-    rows = files.db.execute(
-        f'SELECT c.id, s.id, s.doc_id, s.seq, s.start, s."end", c.first_segment, c.last_segment, s.speaker '
-        f"FROM chunks c JOIN segments s ON s.doc_id = c.doc_id "
-        f"AND s.seq BETWEEN c.first_segment - {WINDOW} AND c.last_segment + {WINDOW} "
-        f"WHERE c.id IN ({marks})", ids).fetchall()
+    rows = [(r.chunk, r.row, r.doc_id, r.seq, r.start, r.end, r.first, r.last, r.speaker)
+            for r in reader.sentences_near(ids, WINDOW)]
     rank_of = {cid: i for i, cid in enumerate(ids)}
     by_seg: dict[int, tuple[str, int, int, int]] = {}  # seg id -> (doc, seq, start, end)
     inside: dict[int, set[int]] = {}  # seg id -> hits (by rank) holding it
@@ -203,12 +174,11 @@ def gather(retriever: "Retriever", hits: list[Hit]) -> Candidates:
         if first <= seq <= last:
             inside.setdefault(sid, set()).add(rank_of[cid])
     ctx_ids = sorted(by_seg, key=lambda sid: (by_seg[sid][0], by_seg[sid][1]))
-    texts = _text_spans(files, by_seg.values())
+    texts = _text_spans(reader, by_seg.values())
     ctx_texts = [texts[by_seg[s][0]][by_seg[s][2]:by_seg[s][3]] for s in ctx_ids]
     ctx_terms = cache.segment_terms(ctx_ids, ctx_texts)
-    dim = files.segment_vectors.shape[1]
-    ctx_vectors = (np.asarray(files.segment_vectors[np.asarray(ctx_ids, dtype=np.int64)], dtype=np.float32)
-                   if ctx_ids else np.zeros((0, dim), dtype=np.float32))
+    ctx_vectors = (reader.sentence_vectors(np.asarray(ctx_ids, dtype=np.int64)) if ctx_ids
+                   else np.zeros((0, reader.info().dim), dtype=np.float32))
 
     # Units: runs of consecutive segments joined where a sentence was cut by a line break, kept
     # only as long as one retrieved passage holds the whole run (a quote must lie in its passage).

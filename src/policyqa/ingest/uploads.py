@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .documents import IGNORE_FILE, load_document
-from .errors import DocumentError
+from ..errors import DocumentError
 
 ACCEPTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 _UNSAFE = re.compile(r"[^\w.\-]+")  # \w is Unicode-aware: "Zürich" stays readable

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
-from .chunking import TOKENIZER_NAME, TokenCounter, chunk, segment
-from .config import Settings
-from .documents import iter_corpus_files, load_document, read_file
-from .embedding import Embedder
-from .errors import DocumentError, IndexBusyError, IndexCorruptError, IndexMissingError
-from .headers import header_text
-from .sanitize import printable
-from .schema import Document, FailedFile, IndexReport
+from . import files as store
+from ..ingest.chunking import TOKENIZER_NAME, TokenCounter, chunk, segment
+from ..config import Settings
+from ..ingest.documents import iter_corpus_files, load_document, read_file
+from ..embedding import Embedder
+from ..errors import DocumentError, IndexBusyError, IndexCorruptError, IndexMissingError
+from ..ingest.headers import header_text
+from ..sanitize import printable
+from ..schema import Document, FailedFile, IndexReport
 
 # Names the sentence-splitting and chunk-packing code; bump it when boundaries change so that
 # existing indexes are rebuilt instead of mixing old and new boundaries.
@@ -187,14 +187,14 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
 
 
 def _built_by_older_code(manifest: dict) -> bool:
-    from .config import SCHEMA_VERSION
+    from ..config import SCHEMA_VERSION
 
     return (manifest.get("segmenter") != SEGMENTER or manifest.get("tokenizer") != TOKENIZER_NAME
             or manifest.get("schema_version") != SCHEMA_VERSION)
 
 
 def _doc_id(file: Path, root: Path) -> str:
-    from .documents import _doc_id as doc_id  # the one rule, so ids here match load_document's
+    from ..ingest.documents import _doc_id as doc_id  # the one rule, so ids here match load_document's
 
     return doc_id(file, root)
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from .schema import AnswerSentence, Figure
+from ..schema import AnswerSentence, Figure
 
 _ASKS_FOR_FIGURES = re.compile(
     r"\b(how (many|much|large|big|high|low|long|old|expensive|cheap)|compare[sd]?|comparison|versus|vs\.?|than"

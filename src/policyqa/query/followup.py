@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .schema import Answer
+from ..schema import Answer
 
 MAX_CARRIED_WORDS = 8
 

@@ -17,12 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings
-from .embedding import Embedder
-from .errors import PolicyQAError
-from .indexing import build_index
-from .retrieve import Retriever
-from .schema import IndexReport, IndexStatus
+from ..config import Settings
+from ..embedding import Embedder
+from ..errors import PolicyQAError
+from ..store.indexing import build_index
+from ..query.retriever import Retriever
+from ..schema import IndexReport, IndexStatus
 
 
 @dataclass(frozen=True)
