@@ -13,16 +13,16 @@ How a sentence gets its speaker, in this order:
    the one turn of a remarks page without labels) is its turn's speaker; reported speech inside a
    turn stays the turn's ("President Biden pointed out that ..." in Sullivan's answer is Sullivan's).
    The label is resolved to the person's full name where the document gives one ("Sen. Richard
-   Blumenthal (D-CT)" -> "Richard Blumenthal"); a reporter's turn ("Q") or an audience member's
-   that says who is speaking ("Weijia Jiang with CBS.", "My name is Marc Rotenberg.") is that person.
+   Blumenthal (D-CT)" -> "Richard Blumenthal"); a reporter's or audience member's turn ("Q") whose
+   first sentences say who is speaking ("Weijia Jiang with CBS.") is that person.
 3. Outside turns (readouts, fact sheets, reports, quote pages, articles):
    - ``quote``: "Name, Title, Org: “...”" and "Title Name: “...”"; a quotation followed by "said
      Name" / "says Name" / "Name said"; a sentence that carries on an open quotation of the same
      paragraph (a long quote the sentence cutter split, or the next sentence of it);
    - ``reported``: a person as the subject of a reporting verb ("President Biden underscored that",
      "Anthropic CEO Dario Amodei stated that", "Vice President Harris is announcing", "As President
-     Biden says,", "according to Name", a person's words introduced by "writing that", "warning
-     of"), or of an instruction with quoted words ("directed agencies to \"...\"");
+     Biden says,", "according to Name", "... convened ... to underscore that"), or of an
+     instruction with quoted words ("directed agencies to \"...\"");
    - ``coref``: "He" / "She" / "The President" / "the Vice President" / "the National Security
      Advisor" as that subject, resolved to the last person who was the subject of a sentence in
      the paragraph (or, failing that, the document), or to the one person the document gives that
@@ -78,11 +78,10 @@ _REPORT = (r"said|says|stated|states|noted|notes|stressed|stresses|emphasi[sz]ed
            r"criticized|criticised|criticizes|remarked|observed|conveyed|conveys|recalled|made clear|"
            r"makes clear|declared|declares|commended|commends|objected|complained|claimed|claims|suggested|"
            r"suggests|predicted|promised|pledged|vowed|replied|responded|answered|testified|tweeted|posted|"
-           r"confirmed|denied|admitted|stating|saying|noting|arguing|warning|writing|adding|insisting")
+           r"confirmed|denied|admitted")
 _AUX = r"(?:(?:has|have|had|is|was|will|would|also|again|further|repeatedly|publicly|previously|then|once again|" \
        r"strongly|firmly|explicitly|clearly|directly)\s+)*"
 _DIRECT = r"directed|directs|ordered|orders|instructed|instructs|told|asked|urged|called on"
-_PARTICIPLE = r"writing|saying|warning|arguing|noting|adding|stating|insisting|declaring|claiming"
 _PURPOSE = r"to (?:underscore|stress|emphasi[sz]e|highlight|make clear|reiterate|reaffirm|argue|warn|note|announce)"
 
 _TITLES = [
@@ -91,27 +90,27 @@ _TITLES = [
     "Mayor", "Speaker", "Leader", "Chairman", "Chairwoman", "Chair", "Director", "Advisor", "Adviser", "Czar",
     "Spokesperson", "Spokesman", "Spokeswoman", "CEO", "Founder", "Administrator", "Commissioner", "General",
     "Admiral", "Professor", "Prof.", "Dr.", "Mr.", "Ms.", "Mrs.", "Judge", "Justice", "King", "Queen", "Envoy",
-    "APNSA", "Officer", "Counsel", "Fellow", "Manager",
+    "APNSA",
 ]
 _TITLE_WORDS = {w for t in _TITLES for w in t.split()} | {"Acting", "Former", "former", "Deputy", "Assistant",
                                                           "Special", "Chief", "Senior", "Executive"}
 # words that make a capitalised run an organisation, place or thing rather than a person
 _ORG = set("""
-Department House Office Council Institute University Act Order States United America American Americans National
+Department House Office Council Institute University College School Act Acts Order States United Nations National
 Security Committee Senate Congress Administration Court Agency Commission Group Summit Plan Company Companies
 Corporation Association Federation Center Centre Foundation Program Programme Law Bill Declaration Ministry Party
 Republic Government Statement Union Guild Conference Lab Laboratory Project Initiative Forum Network Bank Fund
-Board Service Services Inc Ltd LLC Times Post Journal News Press Media Technology Technologies Policy Studies
-Research Affairs Strait Sea Peninsula Plateau Park Room Hotel Garden Gardens Hall Street China Chinese Russia
-Russian Ukraine Taiwan Europe European Africa Asia Pacific AI Artificial Intelligence Presidential Federal Defense
-Defence Force Army Navy Capitol Hill Valley Advocates Commerce Treasury Justice Embassy Kingdom Britain British
-Japan Korea Korean India Israel Gaza Hamas PRC DPRK NATO Act Acts Framework Rule Memorandum Strategy Process
-Code Principles Partnership Infrastructure Investment Economic Economy Trade Tariff Tariffs Semiconductor
-Semiconductors CHIPS Science Scientists Roundtable Chamber Microsoft Google Alphabet OpenAI Anthropic IBM Meta
-Amazon Adobe Box Digimarc Credo Reuters CNN CNBC NBC CBS ABC BBC AP Bloomberg Twitter Tweet Statement Executive
-White Today Yesterday Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May
-June July August September October November December Washington York California Texas Beijing London Lima Peru
-Woodside Bletchley Geneva Bali Seoul Hiroshima G7 G20 UN APEC Initiative Coalition Alliance Caucus Campaign
+Board Service Services Inc Ltd LLC Co Corp Times Post Journal News Press Media Technology Technologies Policy
+Studies Research Affairs Strait Sea Ocean Peninsula Plateau Island Islands River Lake Mountain Park Room Hotel
+Garden Gardens Hall Street Avenue Square Building Tower Bridge Airport Station Embassy Kingdom Empire Province
+State County City Region Artificial Intelligence Presidential Federal Defense Defence Force Forces Army Navy Capitol
+Valley Framework Rule Rules Memorandum Strategy Process Code Principles Partnership Infrastructure Investment
+Economic Economy Trade Tariff Tariffs Science Roundtable Chamber Coalition Alliance Caucus Campaign Council
+Executive Legislative Judicial Supreme Department Agency Bureau Authority Organization Organisation Institution
+Club Society Team Office Desk Unit Division Task Treaty Accord Agreement Convention Charter Resolution Report
+Index Survey Review Dialogue Talks Meeting Forum Day Week Month Year Today Yesterday Monday Tuesday Wednesday
+Thursday Friday Saturday Sunday January February March April May June July August September October November
+December North South East West Northern Southern Eastern Western Central Global International World Internet Web
 """.split())
 # a capitalised word that starts a sentence or clause but is no name
 _FUNCTION = set("""
@@ -127,7 +126,7 @@ _NAME = rf"{_NAME_TOKEN}(?:\s+{_NAME_TOKEN}){{0,3}}{_SUFFIX}?"
 _TITLE_RE = "|".join(re.escape(t) for t in sorted(_TITLES, key=len, reverse=True))
 # "President Joseph R. Biden Jr.", "Secretary of Defense Pete Hegseth", "Anthropic CEO Dario Amodei"
 _TITLED = re.compile(rf"\b((?:(?:Vice|Acting|Former|former|Deputy)\s+)*(?:{_TITLE_RE})"
-                     rf"(?:\s+(?:of|for)\s+(?:[A-Z][A-Za-z&]+\s+){{1,3}}?(?:and\s+(?:Acting\s+)?(?:[A-Z][A-Za-z]+\s+){{1,4}}?)?)?)"
+                     rf"(?:\s+(?:of|for)(?:\s+(?:the\s+)?[A-Z][A-Za-z&]+){{1,3}}?(?:\s+and(?:\s+[A-Z][A-Za-z]+){{1,5}}?)?)?)"
                      rf"\s+({_NAME})")
 _QUOTE_OPEN = "“\""
 _QUOTE_CLOSE = "”\""
@@ -219,7 +218,12 @@ def _collect(registry: _Registry, text: str, body: str | None = None) -> None:
     """Register every "Title Name" of ``text``. A headline (``body`` given: the document's text)
     capitalises every word, so a name taken from it keeps only the words that the body also
     writes capitalised ("President Biden Takes Action" -> "Biden")."""
-    for m in _TITLED.finditer(text):
+    pos = 0
+    while True:
+        m = _TITLED.search(text, pos)
+        if m is None:
+            break
+        pos = m.start() + 1  # overlapping: "... and Acting National Security Advisor Marco Rubio"
         title, name = m.group(1), m.group(2)
         name = _trim_name(name)
         if body is not None:
@@ -259,13 +263,9 @@ _HONORIFIC = re.compile(r"^(?:(?:Sen|Rep|Senator|Mr|Ms|Mrs|Dr|Prof|Chairman|Chai
 _PARTY = re.compile(r"\s*\([A-Z]-[A-Z]{2}\)\s*$")
 _ANONYMOUS = {"q", "audience member", "audience members", "audience", "participant", "participants", "reporter",
               "aide", "aides", "staff", "interpreter", "operator", "moderator"}
-_INTRO = [
-    re.compile(rf"\bMy name is ({_NAME})"),
-    re.compile(rf"\bI(?:’|')m ({_NAME})(?=\s*[,.]|\s+(?:with|from|for|of|at)\b)"),
-    re.compile(rf"^({_NAME})(?:\s+\(ph\))?(?:,\s*|\s+(?:with|from|for|of|at)\s+)(?:the\s+)?[A-Z][\w.&’'-]*"
-               rf"(?:\s+[A-Z][\w.&’'-]*){{0,4}}\.?$"),
-    re.compile(rf"^This is ({_NAME})(?:\s+\(ph\))?\s+(?:with|from|for|of|at)\b"),
-]
+# "Weijia Jiang with CBS." (also "from", "for", "at", or a comma before the outlet)
+_INTRO = re.compile(rf"^({_NAME})(?:,\s*|\s+(?:with|from|for|at)\s+)(?:the\s+)?[A-Z][\w.&’'-]*"
+                    rf"(?:\s+[A-Z][\w.&’'-]*){{0,4}}\.?$")
 
 
 def _turn_speaker(label: str | None, registry: _Registry) -> str | None:
@@ -282,13 +282,9 @@ def _self_introduction(sentences: Sequence[str]) -> str | None:
     """The name a reporter or audience member gives in the first sentences of their turn."""
     for s in sentences[:4]:
         s = s.strip()
-        for i, pattern in enumerate(_INTRO):
-            m = pattern.search(s)
-            if not m:
-                continue
+        m = _INTRO.search(s)
+        if m and len(s.split()) <= 9:  # a short sentence of its own
             name = _trim_name(m.group(1))
-            if i == 2 and len(s.split()) > 9:  # "Weijia Jiang with CBS." is short
-                continue
             if _person_shaped(name):
                 return name
     return None
@@ -298,8 +294,7 @@ def _self_introduction(sentences: Sequence[str]) -> str | None:
 
 _STAGE = re.compile(r"^(?:\s*(?:\([^()]*\)|<[^<>]*>|\[[^\[\]]*\])\s*[.,;]?)+\s*$")
 _TIME = re.compile(r"^(?:END\s*)?\d{1,2}:\d{2}\s*[AaPp]\.?\s?[Mm]\.?(?:\s+[A-Z]{2,5})?\.?$")
-_MARKER = re.compile(r"^(?:END|###|\*\*\*|-30-|AS DELIVERED|As [Dd]elivered|AS PREPARED FOR DELIVERY|"
-                     r"As [Pp]repared for [Dd]elivery)\.?$")
+_MARKER = re.compile(r"^(?:END|###|\*\*\*|-30-|AS DELIVERED|As [Dd]elivered)\.?$")
 
 
 def is_speech(sentence: str) -> bool:
@@ -323,8 +318,12 @@ _QUOTE_SAID = re.compile(r"[”\"]\s*,?\s*(?:(said|says|added|stated|wrote|noted
 _ACCORDING = re.compile(rf"\b[Aa]ccording to\s+((?:[A-Z][\w.’'-]*\s+){{0,6}}?{_NAME})")
 _AS_SAYS = re.compile(rf"\b[Aa]s\s+((?:[A-Z][\w.’'-]*\s+){{0,4}}?{_NAME})\s+(?:has\s+)?(?:said|says|noted|put it|"
                       rf"argued|wrote|has argued|observed|warned)\b")
-_PARTICIPIAL = re.compile(rf",\s+(?:{_PARTICIPLE})\s+(?:that\b|of\b|[“\"])")
 _PLURAL_BEFORE = re.compile(r"(?:\band|&|\bboth|\bwith|\btogether with)\s*(?:the\s+)?$", re.IGNORECASE)
+
+
+_WINDOW = 240  # characters before a verb searched for its subject
+_SUBJECT_END = re.compile(rf"((?:(?:{_TITLE_RE}|Vice|Acting|Former|former|Deputy|[A-Z][A-Za-z.&’'-]*)\s+){{0,8}}?)"
+                          rf"({_NAME})[’']?s?$")
 
 
 def _quoted(sentence: str) -> list[tuple[int, int]]:
@@ -369,8 +368,18 @@ def _name_in_np(np: str) -> tuple[str, int] | None:
                      default=-1)
     cand = " ".join(words[last_title + 1:])
     cand = _trim_name(cand) if last_title >= 0 else cand
+    if last_title < 0 and not _person_shaped(cand):
+        # no title word known: the name is the run of capitalised words the phrase ends with,
+        # taken as "First Last" (with an initial or suffix) when the run is longer
+        run = re.search(rf"((?:{_NAME_TOKEN}\s+)*{_NAME_TOKEN}{_SUFFIX}?)$", head)
+        toks = run.group(1).split() if run else []
+        while len(toks) > 2 and not (re.fullmatch(r"[A-Z]\.", toks[-2]) or toks[-1] in ("Jr.", "Sr.")):
+            toks.pop(0)
+        if len(toks) > 3:
+            toks = toks[-3:]
+        cand = " ".join(toks)
     if _person_shaped(cand):
-        return cand, head.find(cand) if cand else 0
+        return cand, head.rfind(cand) if cand else 0
     return None
 
 
@@ -395,9 +404,8 @@ class _Attributor:
     def _subject_before(self, sentence: str, end: int) -> tuple[str, int, int, str | None] | None:
         """The single person named right before ``end`` (the subject of a verb there): (speaker,
         start, end of the mention, title), or None for organisations, plurals, unknown words."""
-        before = sentence[:end].rstrip()
-        m = re.search(rf"((?:(?:{_TITLE_RE}|Vice|Acting|Former|former|Deputy|[A-Z][A-Za-z.&’'-]*)\s+){{0,8}}?)"
-                      rf"({_NAME})[’']?s?$", before)
+        base = max(0, end - _WINDOW)  # a subject is never longer: keeps the search linear
+        m = _SUBJECT_END.search(sentence[base:end].rstrip())
         if not m:
             return None
         name = m.group(2)
@@ -417,13 +425,12 @@ class _Attributor:
             return None
         if _trim_name(name) != _strip_possessive(name).rstrip(","):
             return None  # "The Biden-Harris Administration": a name modifying an organisation
-        ms = m.start(2) + (len(m.group(2)) - len(name))
-        if _PLURAL_BEFORE.search(sentence[:m.start()]):
+        if _PLURAL_BEFORE.search(sentence[max(0, base + m.start() - _WINDOW):base + m.start()]):
             return None
-        speaker = self._person_at(sentence, ms, name, title)
+        speaker = self._person_at(sentence, base + m.start(2), name, title)
         if speaker is None:
             return None
-        return speaker, m.start(), m.end(), title
+        return speaker, base + m.start(), base + m.end(), title
 
     def _coref(self, pronoun_or_role: str, paragraph: int) -> str | None:
         if pronoun_or_role.lower() in ("he", "she"):
@@ -507,9 +514,9 @@ class _Attributor:
         directive = [m for m in _DIRECTIVE.finditer(sentence) if not _inside(m.start(), quoted)
                      and any(a > m.start() for a, _ in quoted)]
         purpose = re.search(rf"\b{_PURPOSE} that\b", sentence)
-        participle = [m for m in _PARTICIPIAL.finditer(sentence) if not _inside(m.start(), quoted)]
         for m in verbs + directive:
-            before = sentence[:m.start()]
+            base = max(0, m.start() - _WINDOW)
+            before = sentence[base:m.start()]
             # a pronoun or a role right before the verb
             p = re.search(r"\b(He|She|he|she)$", before)
             if p:
@@ -517,7 +524,7 @@ class _Attributor:
                     continue
                 who = self._coref(p.group(1), paragraph)
                 if who:
-                    candidates.append((m.start(), who, "coref", (offset + p.start(), offset + p.end()), None))
+                    candidates.append((m.start(), who, "coref", (offset + base + p.start(), offset + base + p.end()), None))
                 continue
             r = re.search(r"\b[Tt]he\s+((?:(?:Vice|Deputy|Acting)\s+)?(?:President|Prime Minister|"
                           r"National Security Advisor|Secretary(?: of [A-Z]\w+)?|Chancellor|Premier|Minister|"
@@ -528,28 +535,13 @@ class _Attributor:
                     continue
                 who = self._coref(r.group(1), paragraph)
                 if who:
-                    candidates.append((m.start(), who, "coref", (offset + r.start(), offset + r.end()), r.group(1)))
+                    candidates.append((m.start(), who, "coref", (offset + base + r.start(), offset + base + r.end()),
+                                       r.group(1)))
                 continue
             found = self._subject_before(sentence, m.start())
             if found:
                 speaker, a, b, title = found
                 candidates.append((m.start(), speaker, "reported", (offset + a, offset + b), title))
-        for m in participle:
-            # "Liz Truss' open letter ..., writing that she was ...": the person the sentence opens with
-            head = sentence[:m.start()]
-            for n in re.finditer(rf"({_NAME})(?:[’']s?)?", head):
-                name = _trim_name(n.group(1))
-                toks = name.split()
-                while toks and toks[0] in _FUNCTION:
-                    toks.pop(0)
-                name = " ".join(toks)
-                if name and (self.registry.resolve(name) or _person_shaped(name)):
-                    if _PLURAL_BEFORE.search(head[:n.start()]):
-                        break
-                    speaker = self.registry.resolve(name) or name
-                    s = n.start(1) + n.group(1).find(name)
-                    candidates.append((m.start(), speaker, "reported", (offset + s, offset + s + len(name)), None))
-                    break
         if purpose and not candidates:
             # "In July, the Vice President convened ... to underscore that ...": the clause's subject
             head = sentence[:purpose.start()]
