@@ -121,7 +121,15 @@ def test_report_and_fact_sheets_people_versus_organisations_and_actions():
     assert at(HARRIS_FACTS, "International Norms on Content Authentication: The Biden-Harris Administration").speaker \
         is None
     assert at(TARIFFS, "In response to China’s unfair trade practices").speaker is None  # "is directing": an action
-    assert at(TARIFFS, "As President Biden says,").speaker is not None
+    assert at(TARIFFS, "As President Biden says,").speaker == "President Biden"  # no full name in this file
+
+
+def test_known_names_complete_a_name_the_document_gives_short():
+    doc = load_document(CORPUS / TARIFFS, CORPUS)
+    spans = [(s.start, s.end) for s in segment(doc.text, ChunkSettings(), soft_wraps=False)]
+    known = ("Joseph R. Biden Jr.", "Kamala Harris", "Jake Sullivan")
+    speakers = {a.speaker for a in attribute_document(doc, spans, known_names=known)} - {None}
+    assert speakers == {"Joseph R. Biden Jr."}  # completed; people the file never mentions are not added
 
 
 @pytest.mark.parametrize("doc_id", [LIMA_READOUT, HEARING, QUOTES, BROOKINGS, WOODSIDE_PRESS])
