@@ -129,7 +129,6 @@ _TITLED = re.compile(rf"\b((?:(?:Vice|Acting|Former|former|Deputy)\s+)*(?:{_TITL
                      rf"(?:\s+(?:of|for)(?:\s+(?:the\s+)?[A-Z][A-Za-z&]+){{1,3}}?(?:\s+and(?:\s+[A-Z][A-Za-z]+){{1,5}}?)?)?)"
                      rf"\s+({_NAME})")
 _QUOTE_OPEN = "“\""
-_QUOTE_CLOSE = "”\""
 
 
 def _tokens(name: str) -> list[str]:
@@ -305,10 +304,6 @@ def is_speech(sentence: str) -> bool:
 
 # ---- reported speech ------------------------------------------------------------------
 
-_ROLE_NP = re.compile(r"\b[Tt]he\s+((?:(?:Vice|Deputy|Acting)\s+)?(?:President|Prime Minister|Secretary(?: of [A-Z]\w+)?|"
-                      r"National Security Advisor|Chancellor|Premier|Minister|Ambassador|Governor|Chairman|Chair|"
-                      r"Senator|Spokesperson|Director|Administrator|Leader|Speaker))\b(?!\s+(?:of|and)\b|[’']s)")
-_PRONOUN = re.compile(r"\b(He|She|he|she)\b")
 _SUBJECT_VERB = re.compile(rf"\s+{_AUX}(?:{_REPORT})\b")
 _DIRECTIVE = re.compile(rf"\s+{_AUX}(?:{_DIRECT})\b")
 _COLON_QUOTE = re.compile(r"^([^:“”\"\n]{3,220}?):\s*[“\"]")
@@ -384,8 +379,7 @@ def _name_in_np(np: str) -> tuple[str, int] | None:
 
 
 class _Attributor:
-    def __init__(self, text: str, registry: _Registry) -> None:
-        self.text = text
+    def __init__(self, registry: _Registry) -> None:
         self.registry = registry
         self.last_subject: list[tuple[int, str, str | None]] = []  # (paragraph, name, title)
 
@@ -618,7 +612,7 @@ def attribute(text: str, spans: Sequence[tuple[int, int]], turns: Sequence[Turn]
     remarks_page = len(turns) == 1 and turns[0].start == 0 and turns[0].end == len(text)
     # a reporter's or audience member's turn that says who is speaking
     turn_names: dict[int, str | None] = {}
-    attributor = _Attributor(text, registry)
+    attributor = _Attributor(registry)
     out: list[Attribution] = []
     paragraph = -1
     last_para_start = -2
@@ -649,10 +643,12 @@ def attribute(text: str, spans: Sequence[tuple[int, int]], turns: Sequence[Turn]
             out.append(Attribution(start, end, speaker, "remarks" if remarks_page else "turn", label))
             continue
         speaker, how, cue = attributor.reported(sentence, start, paragraph, previous)
-        previous = (speaker, how, _open_quote(sentence) if how == "quote" else False)
-        if previous[0] and how == "quote" and previous[2] is False:
-            # a closed quotation: only a sentence opening a new quotation carries it on
-            previous = (speaker, how, False)
+        still_open = False
+        if how == "quote":
+            still_open = _open_quote(sentence)
+            if cue is None and previous is not None and previous[2] and not re.search("[”\"]", sentence):
+                still_open = True  # the middle of a quotation cut into several pieces
+        previous = (speaker, how, still_open)
         out.append(Attribution(start, end, speaker, how if speaker else "none", None, cue if speaker else None))
     return tuple(out)
 
