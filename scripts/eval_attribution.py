@@ -16,6 +16,12 @@ no-speaker sentences only None is right.
 
     PYTHONPATH=src python scripts/eval_attribution.py                 # both parts
     PYTHONPATH=src python scripts/eval_attribution.py --errors dev    # and the dev part's misses
+    PYTHONPATH=src python scripts/eval_attribution.py --whosaid       # speakers of the who-said set's evidence
+
+--whosaid: for each answerable question of scripts/policyset/whosaid.jsonl, the speaker given to its
+evidence sentence (located in the product's own cut) by the module, by today's product (a sentence's
+speaker is its turn's, ``Document.speaker_at``) and by the baseline, against the question's gold speaker.
+This is not answer@1 (that needs the index and retrieval); it is the ceiling attribution puts on it.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from policyqa.config import ChunkSettings  # noqa: E402
 from policyqa.documents import load_document  # noqa: E402
 
 SET = ROOT / "scripts" / "attribution" / "sentences.jsonl"
+WHOSAID = ROOT / "scripts" / "policyset" / "whosaid.jsonl"
 CORPUS = ROOT / "corpus"
 KINDS = [("turn", "transcript turns"), ("remarks", "remarks"), ("reported", "readouts / reported speech"),
          ("none", "no speaker")]
@@ -90,7 +97,10 @@ def main() -> int:
     ap.add_argument("--part", choices=["dev", "heldout", "all"], default="all", help="which part to score (default: both)")
     ap.add_argument("--errors", choices=["dev", "heldout", "all"], help="also list the module's misses in this part")
     ap.add_argument("--show", action="store_true", help="list every scored sentence with gold and module speaker")
+    ap.add_argument("--whosaid", action="store_true", help="score the who-said set's evidence sentences instead")
     args = ap.parse_args()
+    if args.whosaid:
+        return whosaid()
     t0 = time.perf_counter()
     rows = [json.loads(line) for line in SET.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if args.part in ("all", r["part"])]
@@ -148,6 +158,42 @@ def main() -> int:
         print(f"\nmodule misses ({args.errors}):")
         print("\n".join(errors))
     print(f"\n{len(by_doc)} documents, {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def whosaid() -> int:
+    t0 = time.perf_counter()
+    items = [json.loads(line) for line in WHOSAID.read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = [q for q in items if q["answerable"]]
+    score = defaultdict(lambda: [0, 0, 0, 0])  # (part, form) -> module, today's product, baseline, n
+    cache: dict[str, tuple] = {}
+    for q in items:
+        doc_id = q["doc_ids"][0]
+        if doc_id not in cache:
+            doc = load_document(CORPUS / doc_id, CORPUS)
+            segs = segment(doc.text, ChunkSettings(), soft_wraps=doc.kind != "md")
+            cache[doc_id] = (doc, segs, attribute_document(doc, [(s.start, s.end) for s in segs]))
+        doc, segs, atts = cache[doc_id]
+        hits = [i for i, s in enumerate(segs) if s.text == q["evidence"]]
+        if not hits:
+            print(f"{q['qid']}: evidence not found in {doc_id}", file=sys.stderr)
+            return 2
+        i = hits[0]
+        cell = score[(q["part"], q["form"])]
+        cell[0] += same_person(q["speaker"], atts[i].speaker)
+        cell[1] += same_person(q["speaker"], doc.speaker_at(segs[i].start))
+        cell[2] += same_person(q["speaker"], baseline(doc.text, segs[i].end))
+        cell[3] += 1
+    print(f"speaker of the evidence sentence, {WHOSAID.relative_to(ROOT)} ({len(items)} answerable questions)")
+    print(f"  {'part':8} {'form':18} {'n':>3} {'module':>7} {'today':>6} {'baseline':>9}")
+    for part in ("dev", "heldout", "all"):
+        forms = sorted({f for p, f in score if part in ("all", p)})
+        for form in forms + ["all"]:
+            cells = [c for (p, f), c in score.items() if part in ("all", p) and form in ("all", f)]
+            m, t, b, n = (sum(c[k] for c in cells) for k in range(4))
+            if n and (form == "all" or part != "all"):
+                print(f"  {part:8} {form:18} {n:3d} {m / n:7.3f} {t / n:6.3f} {b / n:9.3f}")
+    print(f"({time.perf_counter() - t0:.1f} s; today = Document.speaker_at, the turn's speaker)")
     return 0
 
 
