@@ -1,7 +1,8 @@
 """Speaker accuracy of policyqa.attribution on the hand-labelled set, beside a baseline.
 
 Reads scripts/attribution/sentences.jsonl, loads each document with the product's own loader and
-sentence cutter (documents.load_document, chunking.segment, as the indexer calls them), finds every
+sentence cutter (documents.load_document, chunking.segment as the indexer calls them, without the
+embedding model's word-piece limit), finds every
 labelled sentence in the cut, and prints, per part (dev, held-out) and kind of context (transcript
 turns, remarks, reported speech, no speaker), how often the speaker is the right person:
 

@@ -1,6 +1,7 @@
 """Speaker attribution (policyqa.attribution) on real files of the default corpus.
 
-Each document is read and cut as the indexer reads and cuts it (load_document, chunking.segment),
+Each document is read and cut as the indexer reads and cuts it (load_document, chunking.segment;
+without the embedding model's word-piece limit),
 then attributed; the tests look sentences up by their opening words.
 """
 
