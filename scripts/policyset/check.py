@@ -21,6 +21,15 @@ Standard library only; reads the corpus once.  Usage: python3 check.py
 With --heldout, the same checks are run on heldout.jsonl against the held-out
 part (HELDOUT below) instead of the dev part, and its qids must also not clash
 with questions.jsonl.  Usage: python3 check.py --heldout
+
+With --whosaid, whosaid.jsonl (who-said / what-said questions over the whole
+default corpus) is checked: doc_ids may be any corpus .md file; every item has
+a "form" (who-said, which-senator, what-did-x-say, how-did-x-respond), a
+non-empty "speaker" and a "part" (dev when its document is in the dev part,
+heldout otherwise); qids must not clash with the other two files. A `who`
+answer (a person's name) may also be found in the document's front matter
+(title or author line), since a remarks page names its speaker only there and
+a transcript's speaker labels are the answer.  Usage: python3 check.py --whosaid
 """
 import json, os, re, sys, collections
 
@@ -71,6 +80,13 @@ HELDOUT = [
 ]
 KINDS = {'fact', 'figure', 'comparison', 'who', 'what-said', 'stance'}
 FIELDS = ['qid', 'question', 'kind', 'answerable', 'doc_ids', 'answers', 'speaker', 'evidence']
+FORMS = {'who-said': 'who', 'which-senator': 'who', 'what-did-x-say': 'what-said', 'how-did-x-respond': 'what-said'}
+
+
+def front_matter(text):
+    """The title and author lines of a corpus file's front matter (for who-said answers)."""
+    head = text[:text.find('\n---', 3)] if text.startswith('---') else ''
+    return ' '.join(l for l in head.splitlines() if l.startswith(('title:', 'author:')))
 
 
 def norm(s):
@@ -79,12 +95,18 @@ def norm(s):
 
 def main(argv=()):
     heldout_mode = '--heldout' in argv
+    whosaid_mode = '--whosaid' in argv
     PART = HELDOUT if heldout_mode else DEV
     texts = {}
+    heads = {}
     for name in sorted(os.listdir(CORPUS)):
-        if name.endswith('.md'):
+        if name.endswith('.md') and name != 'SOURCES.md':
             with open(os.path.join(CORPUS, name), encoding='utf-8') as f:
-                texts[name] = clean(f.read())
+                raw = f.read()
+            texts[name] = clean(raw)
+            heads[name] = front_matter(raw)
+    if whosaid_mode:
+        PART = sorted(texts)
     new_docs = [n for n in texts if n.startswith(('us-wh-', 'us-crs-', 'tpp-'))]
     held_out = sorted(set(new_docs) - set(DEV))
     errors, warnings = [], []
@@ -97,11 +119,13 @@ def main(argv=()):
     seen = set()
     kinds = collections.Counter()
     n_ans = n_unans = 0
-    path = os.path.join(HERE, 'heldout.jsonl' if heldout_mode else 'questions.jsonl')
+    path = os.path.join(HERE, 'whosaid.jsonl' if whosaid_mode else 'heldout.jsonl' if heldout_mode
+                        else 'questions.jsonl')
     dev_qids = set()
-    if heldout_mode:  # held-out qids must not clash with the dev set's
-        with open(os.path.join(HERE, 'questions.jsonl'), encoding='utf-8') as f:
-            dev_qids = {json.loads(l)['qid'] for l in f if l.strip()}
+    if heldout_mode or whosaid_mode:  # qids must not clash with the dev set's (nor the held-out set's)
+        for other in ['questions.jsonl'] + (['heldout.jsonl'] if whosaid_mode else []):
+            with open(os.path.join(HERE, other), encoding='utf-8') as f:
+                dev_qids |= {json.loads(l)['qid'] for l in f if l.strip()}
     with open(path, encoding='utf-8') as f:
         lines = f.read().split('\n')
     for ln, line in enumerate(lines, 1):
@@ -123,6 +147,15 @@ def main(argv=()):
         seen.add(qid)
         if q.get('kind') not in KINDS:
             errors.append('%s: bad kind %r' % (qid, q.get('kind')))
+        if whosaid_mode:
+            if FORMS.get(q.get('form')) != q.get('kind'):
+                errors.append('%s: form %r does not fit kind %r' % (qid, q.get('form'), q.get('kind')))
+            if not q.get('speaker'):
+                errors.append('%s: no speaker' % qid)
+            part = 'dev' if (q.get('doc_ids') or [''])[0] in DEV else 'heldout'
+            if q.get('part') != part:
+                errors.append('%s: part should be %r' % (qid, part))
+            kinds['form:' + str(q.get('form'))] += 1
         docs = q.get('doc_ids') or []
         for d in docs:
             if d not in texts:
@@ -151,13 +184,14 @@ def main(argv=()):
                 if not isinstance(a, str) or not a.strip():
                     errors.append('%s: empty/non-string answer' % qid)
                     continue
-                if not any(a in texts.get(d, '') for d in docs):
+                in_head = whosaid_mode and q.get('kind') == 'who' and any(a in heads.get(d, '') for d in docs)
+                if not any(a in texts.get(d, '') for d in docs) and not in_head:
                     errors.append('%s: answer %r not found in clean text of listed docs' % (qid, a))
-                if ev and a not in ev:
+                if ev and a not in ev and not (whosaid_mode and q.get('kind') == 'who'):
                     warnings.append('%s: answer %r not inside the evidence sentence' % (qid, a))
                 if len(a.split()) > 8:
                     warnings.append('%s: answer %r longer than 8 words' % (qid, a))
-                if len(a) >= 6:
+                if len(a) >= 6 and not whosaid_mode:
                     others = [d for d in PART if d not in docs and a in texts[d]]
                     if others:
                         warnings.append('%s: answer %r also occurs in unlisted %s doc(s): %s'
@@ -190,6 +224,10 @@ def main(argv=()):
     for k in sorted(KINDS):
         if kinds['unanswerable:' + k]:
             print('  %-10s %3d' % (k, kinds['unanswerable:' + k]))
+    if whosaid_mode:
+        print('per form (all items):')
+        for k in sorted(FORMS):
+            print('  %-18s %3d' % (k, kinds['form:' + k]))
     print('warnings: %d' % len(warnings))
     for w in warnings:
         print('  WARN ' + w)

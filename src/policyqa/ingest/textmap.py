@@ -462,6 +462,12 @@ def _people(author: str | None) -> list[tuple[str, str]]:
     return out
 
 
+def people(author: str | None) -> list[tuple[str, str]]:
+    """Public form of ``_people``: (role, name) of each person an author field names (used by
+    ``attribution`` to resolve roles such as "the National Security Advisor")."""
+    return _people(author)
+
+
 def resolve_speaker(label: str, people: list[tuple[str, str]]) -> str:
     """A speaker label as a name where the author field says who it is, else the label itself
     (title case; "Q" stays "Q", a reporter's question). "THE VICE PRESIDENT" with author "Vice
