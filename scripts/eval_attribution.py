@@ -1,4 +1,4 @@
-"""Speaker accuracy of policyqa.attribution on the hand-labelled set, beside a baseline.
+"""Speaker accuracy of policyqa.ingest.attribution on the hand-labelled set, beside a baseline.
 
 Reads scripts/attribution/sentences.jsonl, loads each document with the product's own loader and
 sentence cutter (documents.load_document, chunking.segment as the indexer calls them, without the
@@ -38,10 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from policyqa.attribution import attribute_document  # noqa: E402
-from policyqa.chunking import segment  # noqa: E402
+from policyqa.ingest.attribution import attribute_document  # noqa: E402
+from policyqa.ingest.chunking import segment  # noqa: E402
 from policyqa.config import ChunkSettings  # noqa: E402
-from policyqa.documents import load_document  # noqa: E402
+from policyqa.ingest.documents import load_document  # noqa: E402
 
 SET = ROOT / "scripts" / "attribution" / "sentences.jsonl"
 WHOSAID = ROOT / "scripts" / "policyset" / "whosaid.jsonl"
@@ -137,7 +137,7 @@ def main() -> int:
                 errors.append(f"  {r['id']} [{r['part']}/{r['kind']}] gold={r['speaker']!r} got={got.speaker!r} "
                               f"({got.how}) baseline={base!r}\n      {r['sentence'][:150]}")
     print(f"speaker accuracy on {SET.relative_to(ROOT)} ({len(rows)} sentences; "
-          f"module = policyqa.attribution, baseline = nearest preceding capitalised name)")
+          f"module = policyqa.ingest.attribution, baseline = nearest preceding capitalised name)")
     for part in ("dev", "heldout"):
         if args.part not in ("all", part):
             continue

@@ -1,4 +1,4 @@
-"""Speaker attribution (policyqa.attribution) on real files of the default corpus.
+"""Speaker attribution (policyqa.ingest.attribution) on real files of the default corpus.
 
 Each document is read and cut as the indexer reads and cuts it (load_document, chunking.segment;
 without the embedding model's word-piece limit),
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from policyqa.attribution import HOW, Attribution, attribute, attribute_document, is_speech
-from policyqa.chunking import segment, sentence_spans
+from policyqa.ingest.attribution import HOW, Attribution, attribute, attribute_document, is_speech
+from policyqa.ingest.chunking import segment, sentence_spans
 from policyqa.config import ChunkSettings
-from policyqa.documents import load_document
+from policyqa.ingest.documents import load_document
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 LIMA_READOUT = "us-wh-2024-11-16-readout-biden-xi-lima.md"

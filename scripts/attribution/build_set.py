@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from policyqa.chunking import segment  # noqa: E402
+from policyqa.ingest.chunking import segment  # noqa: E402
 from policyqa.config import ChunkSettings  # noqa: E402
-from policyqa.documents import load_document  # noqa: E402
+from policyqa.ingest.documents import load_document  # noqa: E402
 
 D = {
     "H": "tpp-2023-05-16-senate-judiciary-oversight-of-ai-altman-hearing.md",

@@ -49,7 +49,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .schema import Document, Turn
+from ..schema import Document, Turn
 from .textmap import people as author_people
 
 HOW = ("turn", "remarks", "reported", "quote", "coref", "none")
