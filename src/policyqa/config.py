@@ -10,8 +10,9 @@ from . import fusion_weights as _F
 from .errors import PolicyQAError
 
 # Bump when the on-disk layout changes; an index with another version must be rebuilt.
-SCHEMA_VERSION = 4  # 2: contextual headers (headers.py); 3: speakers (turns, chunk and segment speaker),
-# source maps; 4: documents.date_source, chunk_docs.npy required
+SCHEMA_VERSION = 5  # 2: contextual headers (headers.py); 3: speakers (turns, chunk and segment speaker),
+# source maps; 4: documents.date_source, chunk_docs.npy required; 5: each sentence's attributed speaker
+# and how it was decided (segments.attribution)
 
 ENV_INDEX = "POLICYQA_INDEX"
 ENV_CORPUS = "POLICYQA_CORPUS"

@@ -226,7 +226,10 @@ class Citation:
     chunk_start: int
     chunk_end: int
     content_hash: str  # of the file when it was indexed; verify() compares against the file now
-    speaker: str | None = None  # who said it (transcripts, remarks), None when unknown
+    speaker: str | None = None  # who said it (turns, remarks, reported speech and quotes), None when unknown
+    # How the speaker was decided: "turn" (a transcript's label), "remarks" (the page's speaker),
+    # "reported" ("X said that ..."), "quote" ("“...,” said X"), "coref" ("He added ..."), or "none".
+    speaker_how: str | None = None
     # The quote's span in the decoded source file (front matter included), txt, md and xml:
     # squeeze(strip_markup(source[source_start:source_end])) == squeeze(quote) (textmap.py).
     source_start: int | None = None

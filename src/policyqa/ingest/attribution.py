@@ -55,6 +55,11 @@ from .textmap import people as author_people
 HOW = ("turn", "remarks", "reported", "quote", "coref", "none")
 
 
+# Bump when the rules change: indexes record it and re-attribute (no re-embedding needed, but the
+# build treats it as new sentence metadata and rebuilds).
+ATTRIBUTION_VERSION = 1
+
+
 @dataclass(frozen=True)
 class Attribution:
     """Who says ``text[start:end]`` and how that was decided."""

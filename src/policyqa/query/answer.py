@@ -218,7 +218,9 @@ def _sentence(searcher: Searcher, scored: Scored, row: int) -> AnswerSentence:
                     source=doc.meta.source, date=doc.meta.date, author=doc.meta.author,
                     publisher=doc.meta.publisher, page=doc.page_at(start), start=start, end=end,
                     chunk_id=hit.chunk_id, chunk_start=hit.start, chunk_end=hit.end,
-                    content_hash=doc.content_hash, speaker=doc.speaker_at(start),
+                    content_hash=doc.content_hash,
+                    speaker=cands.speakers[row] if cands.speakers else doc.speaker_at(start),
+                    speaker_how=cands.speakers_how[row] if cands.speakers_how else None,
                     source_start=source_span[0], source_end=source_span[1])
     return AnswerSentence(text=cite.quote, citation=cite, score=float(scored.scores[row]))
 

@@ -93,8 +93,9 @@ class Searcher:
 
         ``doc_ids`` keeps only those documents; ``date_from``/``date_to`` (ISO, inclusive, by
         prefix: "2023" or "2023-11") keep documents whose publication date is known and in range;
-        ``speakers`` keeps passages whose speaker contains one of the given names (case-insensitive
-        substring: "sullivan" finds "Jake Sullivan", "blumenthal" "Sen. Richard Blumenthal (D-CT)").
+        ``speakers`` keeps passages whose speaker, or one of whose sentences' attributed speakers,
+        contains one of the given names (case-insensitive substring: "sullivan" finds "Jake
+        Sullivan", "blumenthal" "Sen. Richard Blumenthal (D-CT)").
 
         Raises QueryError for a question that is not text or longer than 2,000 characters,
         a date that is not YYYY[-MM[-DD]], or a ``k`` that is not a whole number >= 0 (a ``k``

@@ -130,7 +130,8 @@ class Candidates:
     window_hi: np.ndarray  # of it (itself included), in its run of directly following segments
     paragraph: np.ndarray  # per unit: paragraph number (units of one paragraph share it)
     context_paragraph: np.ndarray  # per context row: paragraph number
-    speakers: tuple[str | None, ...] = ()  # per unit: who says it (transcripts, remarks), None when unknown
+    speakers: tuple[str | None, ...] = ()  # per unit: who says it (turns, remarks, reported speech), None: unknown
+    speakers_how: tuple[str | None, ...] = ()  # per unit: how the speaker was decided (ingest/attribution.py)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -162,12 +163,12 @@ def gather(reader: IndexReader, hits: list[Hit]) -> Candidates:
     """Every sentence of ``hits`` (deduplicated across overlapping passages) and its neighbours."""
     cache = term_cache(reader)
     ids = [h.chunk_id for h in hits]
-    rows = [(r.chunk, r.row, r.doc_id, r.seq, r.start, r.end, r.first, r.last, r.speaker)
+    rows = [(r.chunk, r.row, r.doc_id, r.seq, r.start, r.end, r.first, r.last, (r.speaker, r.how))
             for r in reader.sentences_near(ids, WINDOW)]
     rank_of = {cid: i for i, cid in enumerate(ids)}
     by_seg: dict[int, tuple[str, int, int, int]] = {}  # seg id -> (doc, seq, start, end)
     inside: dict[int, set[int]] = {}  # seg id -> hits (by rank) holding it
-    speaker_of: dict[int, str | None] = {}
+    speaker_of: dict[int, tuple[str | None, str | None]] = {}  # seg id -> (speaker, how decided)
     for cid, sid, doc_id, seq, start, end, first, last, speaker in rows:
         by_seg[sid] = (doc_id, seq, start, end)
         speaker_of[sid] = speaker
@@ -252,5 +253,6 @@ def gather(reader: IndexReader, hits: list[Hit]) -> Candidates:
         window_hi=np.minimum(run_end[last], last + WINDOW) + 1,
         paragraph=para[first],
         context_paragraph=para,
-        speakers=tuple(speaker_of[ctx_ids[f]] for f in first.tolist()),
+        speakers=tuple(speaker_of[ctx_ids[f]][0] for f in first.tolist()),
+        speakers_how=tuple(speaker_of[ctx_ids[f]][1] for f in first.tolist()),
     )

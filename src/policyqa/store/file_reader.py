@@ -102,14 +102,20 @@ class FileIndexReader:
         return allowed[self._chunk_doc]  # per chunk: is its document allowed
 
     def _speaker_mask(self, speakers: Sequence[str]) -> np.ndarray:
-        """Per chunk: does its speaker contain one of ``speakers`` (case-insensitive)?"""
+        """Per chunk: does its speaker, or one of its sentences' speakers, contain one of
+        ``speakers`` (case-insensitive)?"""
         if isinstance(speakers, str):  # one name, not its characters
             speakers = [speakers]
         names = [s.strip().lower() for s in speakers if s and s.strip()]
         allowed = np.zeros(self.files.n_chunks, dtype=bool)
         for name in names:
+            # The passage's turn speaker, or any of its sentences attributed to the name (a
+            # readout's "President Biden emphasized that ...").
             ids = [r[0] for r in self.files.db.execute(
-                "SELECT id FROM chunks WHERE speaker IS NOT NULL AND instr(lower(speaker), ?) > 0", (name,))]
+                "SELECT id FROM chunks WHERE speaker IS NOT NULL AND instr(lower(speaker), ?) > 0 "
+                "UNION SELECT c.id FROM segments s JOIN chunks c ON c.doc_id = s.doc_id "
+                "AND s.seq BETWEEN c.first_segment AND c.last_segment "
+                "WHERE s.speaker IS NOT NULL AND instr(lower(s.speaker), ?) > 0", (name, name))]
             allowed[np.asarray(ids, dtype=np.int64)] = True
         return allowed
 
@@ -247,8 +253,8 @@ class FileIndexReader:
         marks = ",".join("?" * len(ids))
         w = int(window)
         return [SentenceRow(*r) for r in self.files.db.execute(
-            f'SELECT c.id, s.id, s.doc_id, s.seq, s.start, s."end", c.first_segment, c.last_segment, s.speaker '
-            f"FROM chunks c JOIN segments s ON s.doc_id = c.doc_id "
+            f'SELECT c.id, s.id, s.doc_id, s.seq, s.start, s."end", c.first_segment, c.last_segment, s.speaker, '
+            f"s.attribution FROM chunks c JOIN segments s ON s.doc_id = c.doc_id "
             f"AND s.seq BETWEEN c.first_segment - {w} AND c.last_segment + {w} "
             f"WHERE c.id IN ({marks})", ids)]
 

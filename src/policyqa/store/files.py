@@ -82,7 +82,7 @@ CREATE TABLE chunks (
   n_tokens INTEGER, first_segment INTEGER, last_segment INTEGER, text TEXT, speaker TEXT);
 CREATE TABLE segments (
   id INTEGER PRIMARY KEY, doc_id TEXT, seq INTEGER, start INTEGER, "end" INTEGER, n_tokens INTEGER,
-  speaker TEXT);
+  speaker TEXT, attribution TEXT);
 """
 _INDEXES = """
 CREATE INDEX chunks_doc ON chunks(doc_id);
@@ -296,7 +296,7 @@ class GenerationData:
     documents: list[Document]
     # doc,start,end,page,ntok,first,last,text[,speaker]: the speaker may be left off (None)
     chunk_rows: list[tuple]
-    segment_rows: list[tuple]  # doc_id, seq, start, end, n_tokens[, speaker]
+    segment_rows: list[tuple]  # doc_id, seq, start, end, n_tokens[, speaker[, how it was attributed]]
     chunk_vectors: np.ndarray  # float32 (n_chunks, dim)
     segment_vectors: np.ndarray  # (n_segments, dim), stored as float16
     manifest: dict[str, Any]
@@ -395,8 +395,9 @@ def _write_files(tmp: Path, data: GenerationData, ann_threshold: int) -> None:
             for d in data.documents))
         db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
                        ((i, *row[:8], row[8] if len(row) > 8 else None) for i, row in enumerate(data.chunk_rows)))
-        db.executemany("INSERT INTO segments VALUES (?,?,?,?,?,?,?)",
-                       ((i, *row[:5], row[5] if len(row) > 5 else None) for i, row in enumerate(data.segment_rows)))
+        db.executemany("INSERT INTO segments VALUES (?,?,?,?,?,?,?,?)",
+                       ((i, *row[:5], row[5] if len(row) > 5 else None, row[6] if len(row) > 6 else None)
+                        for i, row in enumerate(data.segment_rows)))
         db.executescript(_INDEXES)  # after the rows: one sort instead of millions of index updates
         db.commit()
     finally:

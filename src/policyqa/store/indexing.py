@@ -17,13 +17,16 @@ from ..config import Settings
 from ..ingest.documents import iter_corpus_files, load_document, read_file
 from ..embedding import Embedder
 from ..errors import DocumentError, IndexBusyError, IndexCorruptError, IndexMissingError
+from ..ingest.attribution import ATTRIBUTION_VERSION, attribute_document
 from ..ingest.headers import header_text
 from ..sanitize import printable
 from ..schema import Document, FailedFile, IndexReport
 
 # Names the sentence-splitting and chunk-packing code; bump it when boundaries change so that
 # existing indexes are rebuilt instead of mixing old and new boundaries.
-SEGMENTER = "pysbd-0.3+lines-v3"  # v3: Markdown wraps joined by the reader, chunks within one speaker turn
+# v3: Markdown wraps joined by the reader, chunks within one speaker turn; the attribution rules
+# version too, so that changed rules re-attribute every sentence.
+SEGMENTER = f"pysbd-0.3+lines-v3+attribution-{ATTRIBUTION_VERSION}"
 
 
 def build_index(paths: str | Path | list[str | Path] | None = None, index_dir: str | Path | None = None, *,
@@ -220,7 +223,7 @@ def _assemble(previous: store.IndexFiles | None, carried: set[str], loaded: list
                 "FROM chunks WHERE doc_id = ? ORDER BY id", (doc_id,)).fetchall()
             chunk_rows.extend(r[1:] for r in rows)
             chunk_vecs.append(np.asarray(old_chunks[[r[0] for r in rows]], dtype=np.float32).reshape(-1, dim))
-            rows = previous.db.execute('SELECT id, doc_id, seq, start, "end", n_tokens, speaker FROM segments '
+            rows = previous.db.execute('SELECT id, doc_id, seq, start, "end", n_tokens, speaker, attribution FROM segments '
                                        "WHERE doc_id = ? ORDER BY id", (doc_id,)).fetchall()
             segment_rows.extend(r[1:] for r in rows)
             seg_vecs.append(np.asarray(previous.segment_vectors[[r[0] for r in rows]],
@@ -238,8 +241,11 @@ def _assemble(previous: store.IndexFiles | None, carried: set[str], loaded: list
             chunk_rows.append((doc.doc_id, c.start, c.end, c.page, c.n_tokens, c.first_segment,
                                c.last_segment, c.text, c.speaker))
             new_chunk_texts.append(c.text)
-        for seq, s in enumerate(segs):
-            segment_rows.append((doc.doc_id, seq, s.start, s.end, s.n_tokens, doc.speaker_at(s.start)))
+        # Who says each sentence: a transcript's turn, a remarks page's speaker, or the subject of
+        # reported speech in a readout (ingest/attribution.py).
+        said = attribute_document(doc, [(s.start, s.end) for s in segs])
+        for seq, (s, a) in enumerate(zip(segs, said)):
+            segment_rows.append((doc.doc_id, seq, s.start, s.end, s.n_tokens, a.speaker, a.how))
             new_seg_texts.append(s.text)
 
     reuse = _previous_vectors(previous, {d.doc_id for d in loaded}) if previous is not None else {}

@@ -71,7 +71,8 @@ class SentenceRow:
     end: int
     first: int
     last: int
-    speaker: str | None
+    speaker: str | None  # who says it (ingest/attribution.py), None when no one or unknown
+    how: str | None = None  # how that was decided: turn, remarks, reported, quote, coref, none
 
 
 @runtime_checkable
@@ -95,7 +96,7 @@ class IndexReader(Protocol):
     def allowed(self, doc_ids: Sequence[str] | None, date_from: str | None, date_to: str | None,
                 speakers: Sequence[str] | None) -> np.ndarray | None:
         """Per chunk row, whether it passes the filters (None: no filter given). Dates compare by
-        prefix (ISO); speakers match as case-insensitive substrings of a chunk's speaker."""
+        prefix (ISO); speakers match as case-insensitive substrings of a chunk's or one of its sentences' speaker."""
         ...
 
     # ---- dense
