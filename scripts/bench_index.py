@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -50,19 +49,19 @@ from benchdata import real_sentences, write_corpus  # noqa: E402
 
 from policyqa import Settings, build_index  # noqa: E402
 from policyqa.embedding import Embedder  # noqa: E402
-from policyqa.store.files import DB, IndexFiles, read_current  # noqa: E402
+from policyqa.store.file_reader import FileIndexReader  # noqa: E402
 
 
 def embedded_texts(index_dir: Path, doc_ids: set[str] | None = None) -> list[str]:
     """The distinct chunk and sentence texts an index holds (of ``doc_ids`` if given): exactly
     what its build embedded."""
-    files = IndexFiles(read_current(index_dir))
+    reader = FileIndexReader.open(index_dir)
     where, params = "", ()
     if doc_ids is not None:
         where, params = f" WHERE doc_id IN ({','.join('?' * len(doc_ids))})", tuple(doc_ids)
-    chunks = [r[0] for r in files.db.execute("SELECT text FROM chunks" + where, params)]
-    sentences = [text for _, text in files.segment_texts(doc_ids)]
-    files.close()
+    chunks = [r[0] for files in reader.parts for r in files.db.execute("SELECT text FROM chunks" + where, params)]
+    sentences = [text for _, text in reader.sentence_texts(doc_ids)]
+    reader.close()
     return sorted(set(chunks) | set(sentences), key=len)
 
 
@@ -200,9 +199,9 @@ def main() -> int:
         new_texts = embedded_texts(work / "add0", {p.name for p in new})
         t_add_bare = statistics.median(timed(lambda: embedder.encode(new_texts, batch_size=settings.batch_size))
                                        for _ in range(args.repeat))
-        db = sqlite3.connect(read_current(base) / DB)
-        small_chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        db.close()
+        reader = FileIndexReader.open(base)
+        small_chunks = reader.info().n_chunks
+        reader.close()
         results.update({"small_docs": args.small, "small_sentences": args.small_sentences,
                         "small_chunks": small_chunks, "small_first_build_s": t_first,
                         "nochange_runs_s": nochange, "nochange_cli_runs_s": cli,

@@ -130,16 +130,19 @@ def build(work: Path, index_dir: Path, n_chunks: int, texts: list[str], vectors:
         tokenizer=TOKENIZER_NAME, segmenter=SEGMENTER, chunking=ChunkSettings(),
         documents={d.doc_id: d.content_hash for d in documents}, roots=["(synthetic)"],
         counts={"documents": len(documents), "chunks": len(chunk_rows), "segments": len(segment_rows)})
+    # No contextual headers for synthetic chunks: one empty header shared by all (no vector, no term).
     data = store.GenerationData(documents=documents, chunk_rows=chunk_rows, segment_rows=segment_rows,
-                                chunk_vectors=chunk_vecs, segment_vectors=seg_vecs, manifest=manifest)
+                                chunk_vectors=chunk_vecs, segment_vectors=seg_vecs, manifest=manifest,
+                                header_texts=[""], header_vectors=np.zeros((1, emb.dim), dtype=np.float32),
+                                chunk_headers=np.zeros(len(chunk_rows), dtype=np.int32))
     gen = store.write_generation(index_dir, data, ann_threshold=Settings().ann_threshold)
     store.publish(index_dir, gen)
     del data, seg_vecs
     seg_file.unlink()
     info = {"chunk_vectors": "real" if real else "synthetic (mean of real sentence vectors)",
             "segments": len(segment_rows), "documents": len(documents),
-            "write_s": round(time.perf_counter() - started, 1), "dense": store.read_manifest(gen)["dense"],
-            "disk_mb": round(sum(f.stat().st_size for f in gen.rglob("*") if f.is_file()) / 2**20)}
+            "write_s": round(time.perf_counter() - started, 1), "dense": store.read_part_manifest(store.part_paths(index_dir)[0])["dense"],
+            "disk_mb": round(sum(f.stat().st_size for f in index_dir.rglob("*") if f.is_file()) / 2**20)}
     (index_dir / "bench-build.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
     return info
 

@@ -172,15 +172,19 @@ def variant_indexes(work: Path, embedder, distractors: int) -> dict[str, Path]: 
     def done(index: Path, key: str) -> None:
         (index / "made-from").write_text(key, encoding="utf-8")
 
+    def one_part(index: Path) -> Path:
+        (entry,) = store.read_manifest(store.read_current(index))["parts"]
+        return index / entry["name"]
+
     out["f32"] = index = work / "variants" / "f32"
     if fresh(index, generation):
-        shutil.copytree(work / "index" / generation, index / generation)
-        (index / "CURRENT").write_text(generation, encoding="utf-8")
-        files = store.IndexFiles(index / generation)
+        shutil.copytree(work / "index", index, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".lock"))
+        part = one_part(index)
+        files = store.IndexFiles(part, int(store.read_manifest(store.read_current(index))["model"]["dim"]))
         rows = files.segment_texts()
         files.close()
         vectors = embedder.encode([text for _, text in rows], batch_size=32)
-        np.save(index / generation / store.SEGMENT_VECTORS, np.asarray(vectors, dtype=np.float32))
+        np.save(part / store.SEGMENT_VECTORS, np.asarray(vectors, dtype=np.float32))
         done(index, generation)
 
     if distractors > 0:
@@ -192,22 +196,23 @@ def variant_indexes(work: Path, embedder, distractors: int) -> dict[str, Path]: 
             store.publish(ivf, gen)
             done(ivf, key)
         if fresh(exact, key):
-            gen = store.read_current(ivf)
-            # Hard links: the same files but for the dense index and the manifest (written anew,
-            # never through a link, which would change the IVF index's files too).
+            gen, part = store.read_current(ivf), one_part(ivf)
+            # Hard links: the same files but for the dense index and the part's manifest (written
+            # anew, never through a link, which would change the IVF index's files too).
             shutil.copytree(gen, exact / gen.name, copy_function=os.link)
-            files = store.IndexFiles(gen)
+            shutil.copytree(part, exact / part.name, copy_function=os.link)
+            files = store.IndexFiles(part, int(store.read_manifest(gen)["model"]["dim"]))
             dense, info = store.build_dense(files.chunk_vectors(), files.segment_vectors, files.chunk_vectors().shape[1],
                                             ann_threshold=len(files.chunk_vectors()) + 1)
             manifest = {**files.manifest, "dense": info}
             files.close()
-            for f in (store.FAISS_FILE, store.MANIFEST):
-                (exact / gen.name / f).unlink()
+            for f in (store.FAISS_FILE, store.PART_MANIFEST):
+                (exact / part.name / f).unlink()
             import faiss
 
-            faiss.write_index(dense, str(exact / gen.name / store.FAISS_FILE))
-            (exact / gen.name / store.MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False),
-                                                           encoding="utf-8")
+            faiss.write_index(dense, str(exact / part.name / store.FAISS_FILE))
+            (exact / part.name / store.PART_MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False),
+                                                                 encoding="utf-8")
             store.publish(exact, exact / gen.name)
             done(exact, key)
         out[f"{name}-exact"], out[f"{name}-ivf"] = exact, ivf
@@ -226,20 +231,31 @@ def _with_distractors(work: Path, generation: str, embedder, n_chunks: int):  # 
     vectors = np.asarray(embedder.encode(texts, batch_size=64), dtype=np.float32)
     flat, offsets = plan(n_chunks, vectors)
     documents, chunk_rows, segment_rows = synthetic_rows(texts, flat, offsets, n_chunks, prefix="distractor")
-    dev = store.IndexFiles(work / "index" / generation)
+    gen = work / "index" / generation
+    commit = store.read_manifest(gen)
+    (entry,) = commit["parts"]
+    dev = store.IndexFiles(work / "index" / entry["name"], int(commit["model"]["dim"]))
     try:
         dev_docs = [dev.document(d) for (d,) in dev.db.execute("SELECT doc_id FROM documents ORDER BY rowid")]
-        dev_chunks = dev.db.execute('SELECT doc_id, start, "end", page, n_tokens, first_segment, last_segment, text '
-                                    "FROM chunks ORDER BY id").fetchall()
-        dev_segments = dev.db.execute('SELECT doc_id, seq, start, "end", n_tokens FROM segments ORDER BY id').fetchall()
+        dev_chunks = dev.db.execute('SELECT doc_id, start, "end", page, n_tokens, first_segment, last_segment, text, '
+                                    "speaker FROM chunks ORDER BY id").fetchall()
+        dev_segments = dev.db.execute('SELECT doc_id, seq, start, "end", n_tokens, speaker, attribution FROM segments '
+                                      "ORDER BY id").fetchall()
+        dev_headers = (dev.header_texts, np.asarray(dev.header_vectors, dtype=np.float32),
+                       np.asarray(dev.chunk_headers, dtype=np.int32))
         chunk_vectors = np.concatenate([dev.chunk_vectors(), synthetic_chunk_vectors(vectors, flat, offsets)])
         segment_vectors = np.concatenate([dev.segment_vectors, vectors[flat].astype(np.float16)])
         documents = dev_docs + documents
-        manifest = {**dev.manifest, "documents": {d.doc_id: d.content_hash for d in documents},
+        manifest = {**commit, "documents": {d.doc_id: d.content_hash for d in documents},
                     "counts": {"documents": len(documents), "chunks": len(chunk_vectors),
                                "segments": len(segment_vectors)}}
     finally:
         dev.close()
+    # The dev chunks keep their headers; the distractors share one empty header (no vector, no term).
+    header_texts = list(dev_headers[0]) + [""]
+    header_vectors = np.concatenate([dev_headers[1], np.zeros((1, dev_headers[1].shape[1]), dtype=np.float32)])
+    chunk_headers = np.concatenate([dev_headers[2], np.full(len(chunk_rows), len(header_texts) - 1, dtype=np.int32)])
     return store.GenerationData(documents=documents, chunk_rows=dev_chunks + chunk_rows,
                                 segment_rows=dev_segments + segment_rows, chunk_vectors=chunk_vectors,
-                                segment_vectors=segment_vectors, manifest=manifest)
+                                segment_vectors=segment_vectors, manifest=manifest, header_texts=header_texts,
+                                header_vectors=header_vectors, chunk_headers=chunk_headers)

@@ -62,8 +62,17 @@ AFTER = {
 QUESTIONS = ["How many countries attended the AI Safety Summit?", "How much is tuition in the Netherlands?",
              "Which river flows through ten countries?", "How far away is the Moon?",
              "How much money does the CHIPS Act provide?"]
-INDEX_FILES = ["chunks.npy", "segments.npy", "chunk_docs.npy", "dense.faiss", "meta.sqlite", "bm25", "manifest.json",
-               store.HEADER_TEXTS, store.HEADER_VECTORS, store.CHUNK_HEADERS, store.HEADER_BM25_DIR]
+INDEX_FILES = ["chunks.npy", "segments.npy", "chunk_docs.npy", "dense.faiss", "meta.sqlite", "lexical", "manifest.json",
+               store.PART_MANIFEST, store.HEADER_TEXTS, store.HEADER_VECTORS, store.CHUNK_HEADERS,
+               store.HEADER_LEXICAL_DIR]
+
+
+def index_file(index_dir: Path, name: str) -> Path:
+    """``name`` in the current commit (its manifest) or in its one part (the other files)."""
+    if name == store.MANIFEST:
+        return store.read_current(index_dir) / name
+    (part,) = store.part_paths(index_dir)
+    return part / name
 
 failures = 0
 
@@ -225,12 +234,12 @@ def _manifest_shape(index_dir: Path) -> None:
 def damage(work: Path, embedder: Embedder, clean_after: Path, corpus: Path, expected: list, quick: bool) -> None:
     cases: list[tuple[str, object]] = []
     kinds = [("truncate", _truncate), ("garbage", _garbage), ("delete", _delete)]
-    quick_set = {("truncate", "chunks.npy"), ("garbage", "meta.sqlite"), ("delete", "bm25")}
+    quick_set = {("truncate", "chunks.npy"), ("garbage", "meta.sqlite"), ("delete", "lexical")}
     for name in INDEX_FILES:
         for how, fn in kinds:
             if quick and (how, name) not in quick_set:
                 continue
-            cases.append((f"{how} {name}", lambda d, fn=fn, name=name: fn(store.read_current(d) / name)))
+            cases.append((f"{how} {name}", lambda d, fn=fn, name=name: fn(index_file(d, name))))
     for label, fn in (("CURRENT garbage", _current_garbage), ("CURRENT a folder", _current_directory),
                       ("CURRENT names a missing generation", _current_missing_gen),
                       ("manifest of the wrong shape", _manifest_shape)):

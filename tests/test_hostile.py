@@ -383,7 +383,17 @@ def _delete(p: Path) -> None:
 
 
 DAMAGE = {"truncate": _truncate, "garbage": _garbage, "delete": _delete}
-FILES = ["chunks.npy", "segments.npy", "chunk_docs.npy", "dense.faiss", "meta.sqlite", "bm25", "manifest.json"]
+FILES = ["chunks.npy", "segments.npy", "chunk_docs.npy", "dense.faiss", "meta.sqlite", "lexical", "part.json",
+         "manifest.json"]
+
+
+def _file(index_dir: Path, name: str) -> Path:
+    """``name`` in the current commit (its manifest) or in its one part (everything else)."""
+    gen = store.read_current(index_dir)
+    if name == store.MANIFEST:
+        return gen
+    (part,) = store.read_manifest(gen)["parts"]
+    return index_dir / part["name"] / name
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -393,8 +403,7 @@ def test_each_damaged_file_is_detected_and_repaired(clean, tmp_path, embedder, n
     root = clean[0]
     index_dir = tmp_path / "index"
     shutil.copytree(clean_index, index_dir)
-    gen = store.read_current(index_dir)
-    DAMAGE[how](gen / name)
+    DAMAGE[how](_file(index_dir, name) / name if name == store.MANIFEST else _file(index_dir, name))
     with pytest.raises((IndexCorruptError, IndexMissingError)):
         Retriever.open(index_dir, embedder=embedder)
     report = build_index(root, index_dir, embedder=embedder)
@@ -424,7 +433,7 @@ def test_current_and_manifest_damage(clean, tmp_path, embedder, damage):
     elif damage == "list":
         (gen / "manifest.json").write_text("[1, 2, 3]")
     else:
-        db = gen / "meta.sqlite"
+        db = _file(index_dir, "meta.sqlite")
         data = bytearray(db.read_bytes())
         data[4096:8192] = os.urandom(4096)  # a page in the middle: the header still says SQLite
         db.write_bytes(bytes(data))
@@ -443,7 +452,7 @@ def test_a_missing_lexical_index_is_never_a_silent_dense_only_search(clean, tmp_
     root, clean_index, expected = clean
     index_dir = tmp_path / "index"
     shutil.copytree(clean_index, index_dir)
-    shutil.rmtree(store.read_current(index_dir) / "bm25")
+    shutil.rmtree(_file(index_dir, "lexical"))
     assert cli.main(["search", "Danube", "--index", str(index_dir)]) == 1
     assert "lexical (BM25) index is missing" in capsys.readouterr().err
     assert cli.main(["index", str(root), "--index", str(index_dir), "--quiet"]) == 0

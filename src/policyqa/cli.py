@@ -57,13 +57,17 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("index", help="build or refresh the index from files and folders",
                         description="Bring the index in line with PATHs: new files are added, changed ones "
                         "re-embedded, missing ones removed; unchanged files cost nothing. Files that cannot be "
-                        "read are listed with the reason; the rest is indexed. The new index replaces the old "
-                        "one atomically, so an interrupted build leaves the old one in use.")
+                        "read are listed with the reason; the rest is indexed. New and changed files go into one "
+                        "new part of the index and the old versions are marked deleted, so a change costs what "
+                        "the changed files cost; small parts are merged as they pile up. Every change is "
+                        "committed atomically, so an interrupted build leaves the old index in use.")
     sp.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                     help=f"files or folders to index (default: ${ENV_CORPUS} or ./corpus)")
     common(sp)
     sp.add_argument("--rebuild", action="store_true", help="ignore the existing index and embed everything "
                     "(needed after changing the model or chunk settings)")
+    sp.add_argument("--optimize", action="store_true", help="also merge every part of the index into one, "
+                    "dropping deleted rows (no re-embedding; searches then visit one part)")
     sp.add_argument("--max-file-mb", type=float, help="skip files larger than this (default 20)")
     sp.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                     help="wait this long for another running build instead of refusing at once")
@@ -136,7 +140,7 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     from .store.indexing import build_index
 
     report = build_index(args.paths or None, settings.index_dir, settings=settings, rebuild=args.rebuild,
-                         progress=not args.quiet, wait=args.wait)
+                         progress=not args.quiet, wait=args.wait, optimize=args.optimize)
     for name, docs in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for doc_id in docs:
             _print(f"  {name:8} {doc_id}")
@@ -145,6 +149,8 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
         _print(f"  FAILED   {printable(f.path)}: {printable(f.reason)}{kept}")
     if report.note:
         _print(f"  note: {printable(report.note)}")
+    if report.merged:
+        _print("  parts merged")
     _print(("index unchanged: " if not report.wrote else "index written: ") + report.summary())
     return 0
 

@@ -184,6 +184,7 @@ class IndexReport:
     seconds: float = 0.0
     index_dir: str = ""
     wrote: bool = False  # False when nothing changed and the current index was kept
+    merged: bool = False  # parts were merged after the change (or by --optimize)
     note: str | None = None  # e.g. why everything was re-embedded
 
     def summary(self) -> str:

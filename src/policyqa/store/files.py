@@ -1,28 +1,36 @@
-"""The index on disk: one immutable folder per build ("generation") and a CURRENT pointer.
+"""The index on disk: immutable parts (Lucene's segments), commits listing them, a CURRENT pointer.
 
     index/
-      CURRENT               name of the generation readers open (replaced atomically)
-      .lock                 held by the one build allowed at a time
-      gen-.../manifest.json what built it: model and weights hash, tokenizer, chunking, schema,
-                            and each document's content hash
-      gen-.../meta.sqlite   documents (with their text), chunks, segments
-      gen-.../chunks.npy    float32 chunk vectors, row = chunk id
-      gen-.../chunk_docs.npy int32 per chunk: its document's row in meta.sqlite (rowid - 1)
-      gen-.../segments.npy  float16 sentence vectors, row = segment id (memory-mapped)
-      gen-.../dense.faiss   FAISS index over the chunk vectors: exact (IndexFlatIP) below
-                            ``ann_threshold`` chunks, else IVF-Flat tuned at build time to a
-                            recall@10 of ANN_RECALL against exact search (see manifest "dense")
-      gen-.../bm25/         bm25s index over the chunk texts
-      gen-.../headers.json  each chunk's contextual header text (title, speaker, publisher, date;
-                            headers.py), one entry per distinct header
-      gen-.../headers.npy   float32 header vectors, row = header id
-      gen-.../chunk_headers.npy int32 per chunk: its header id
-      gen-.../bm25_headers/ bm25s index over the header texts (a field of its own)
+      CURRENT                  name of the commit readers open (replaced atomically)
+      .lock                    held by the one build or merge allowed at a time
+      gen-.../manifest.json    a commit: what built the index (model and weights hash, tokenizer,
+                               chunking, schema), each live document's content hash and part, and
+                               the parts, in order, with their row counts
+      gen-.../deleted-<part>.npy  bool per chunk row of that part: rows of documents removed or
+                               replaced since the part was written (absent: none deleted)
+      part-.../part.json       the part's own counts, documents and dense index description
+      part-.../meta.sqlite     documents (with their text), chunks, segments (sentences)
+      part-.../chunks.npy      float32 chunk vectors, row = chunk id within the part
+      part-.../chunk_docs.npy  int32 per chunk: its document's row in meta.sqlite (rowid - 1)
+      part-.../segments.npy    float16 sentence vectors, row = segment id (memory-mapped)
+      part-.../dense.faiss     FAISS index over the chunk vectors: exact (IndexFlatIP) below
+                               ``ann_threshold`` chunks, else IVF-Flat tuned at build time to a
+                               recall@10 of ANN_RECALL against exact search (part.json "dense")
+      part-.../lexical/        term postings of the chunk texts (postings.py: raw counts, so BM25
+                               is scored with the statistics of the whole index)
+      part-.../headers.json    each chunk's contextual header text (title, speaker, publisher, date;
+                               ingest/headers.py), one entry per distinct header
+      part-.../headers.npy     float32 header vectors, row = header id
+      part-.../chunk_headers.npy int32 per chunk: its header id
+      part-.../lexical_headers/ term postings of the header texts (a field of its own)
 
-A build writes a new generation beside the old one and then swaps CURRENT, so a reader never
-sees a half-written index and an interrupted build leaves the previous one in use.
+A part is written once and never changed. Adding documents writes one new part; removing or
+updating a document marks its rows deleted in the part that holds them (the new version goes
+into the new part); merging rewrites several parts' live rows as one. Every change is committed
+by writing a new commit folder and swapping CURRENT, so a reader never sees a half-written index
+and an interrupted build or merge leaves the previous commit in use.
 
-Readers keep memory flat as the index grows: vectors, FAISS lists and BM25 matrices are
+Readers keep memory flat as the index grows: vectors, FAISS lists and postings are
 memory-mapped (pages are read on use and can be dropped by the OS), texts and metadata stay in
 SQLite; what is held in RAM per chunk is the 4-byte document row of ``chunk_docs.npy``.
 """
@@ -46,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from .. import lexical
+from .postings import Postings, postings_problem, write_postings
 from ..config import DEFAULT_ANN_THRESHOLD, SCHEMA_VERSION, ChunkSettings
 from ..errors import IndexCorruptError, IndexMismatchError, IndexMissingError, IndexWriteError, PolicyQAError
 from ..schema import Document, DocumentMeta, SourceMap, Turn
@@ -58,11 +67,19 @@ CHUNK_VECTORS = "chunks.npy"
 SEGMENT_VECTORS = "segments.npy"
 CHUNK_DOCS = "chunk_docs.npy"
 FAISS_FILE = "dense.faiss"
-BM25_DIR = "bm25"
+LEXICAL_DIR = "lexical"
 HEADER_TEXTS = "headers.json"
 HEADER_VECTORS = "headers.npy"
 CHUNK_HEADERS = "chunk_headers.npy"
-HEADER_BM25_DIR = "bm25_headers"
+HEADER_LEXICAL_DIR = "lexical_headers"
+PART_MANIFEST = "part.json"
+PART_PREFIX = "part-"
+GEN_PREFIX = "gen-"
+
+
+def deleted_file(part_name: str) -> str:
+    """The commit's file marking ``part_name``'s deleted chunk rows."""
+    return f"deleted-{part_name}.npy"
 
 ANN_RECALL = 0.99  # recall@10 against exact search that an IVF index is tuned to at build time
 ANN_QUERIES = 500  # sentence vectors used as queries to tune it (real embeddings of other texts)
@@ -90,20 +107,10 @@ CREATE INDEX segments_doc ON segments(doc_id, seq);
 """
 
 
-def _bm25_corpus(texts: list[str]):  # type: ignore[no-untyped-def]
-    """``texts`` as bm25s's token ids and vocabulary, tokenised by ``lexical.tokens``: the one
-    rule that questions and sentences are looked up with. As ``bm25s.tokenize`` does, a text
-    without a term holds the empty term, so that every passage has a length."""
-    from bm25s.tokenization import Tokenized
-
-    vocab: dict[str, int] = {}
-    ids = [[vocab.setdefault(t, len(vocab)) for t in (toks or [""])] for toks in lexical.tokens(texts)]
-    return Tokenized(ids=ids, vocab=vocab)
-
-
 # ---- manifest -------------------------------------------------------------------------
 
 _GENERATION_NAME = re.compile(r"gen-[A-Za-z0-9_-]+")
+_PART_NAME = re.compile(r"part-[A-Za-z0-9_-]+")
 REBUILD_HINT = "run `policyqa index` to rebuild it"
 
 
@@ -138,6 +145,12 @@ def read_current(index_dir: Path) -> Path:
     return gen
 
 
+def part_paths(index_dir: Path) -> list[Path]:
+    """The folders of the current commit's parts, in order (diagnostics, scripts and tests)."""
+    gen = read_current(index_dir)
+    return [index_dir / e["name"] for e in read_manifest(gen).get("parts", [])]
+
+
 def read_manifest(gen: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
@@ -165,65 +178,111 @@ def _manifest_problem(m: object) -> str | None:
         return "no valid document list"
     if len(documents) != counts["documents"]:
         return f"{len(documents)} documents listed, counts say {counts['documents']}"
-    if "dense" in m and not (isinstance(m["dense"], dict) and m["dense"].get("type") in ("flat", "ivf-flat")):
-        return "no valid dense index entry"
+    if m.get("schema_version") != SCHEMA_VERSION:
+        return None  # an older layout: check_compatible says so, and a build rebuilds it
+    parts = m.get("parts")
+    if not isinstance(parts, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("name"), str) and _PART_NAME.fullmatch(p["name"])
+            and all(isinstance(p.get(k), int) and p[k] >= 0 for k in ("chunks", "sentences", "deleted"))
+            for p in parts):
+        return "no valid part list"
+    locations = m.get("locations")
+    names = {p["name"] for p in parts}
+    if not isinstance(locations, dict) or set(locations) != set(documents) \
+            or not all(v in names for v in locations.values()):
+        return "no valid document locations"
     return None
 
 
 def validate_generation(gen: Path, manifest: dict[str, Any], *, full_check_mb: float = 256.0) -> None:
-    """Cheap checks that a generation's files are all there and as large as its manifest says,
-    without importing FAISS or bm25s: .npy headers and sizes, the FAISS file's size, the BM25
-    files, SQLite row counts (and ``PRAGMA quick_check`` when the database is under
-    ``full_check_mb``). Raises IndexCorruptError naming the first problem."""
+    """Cheap checks that a commit's parts are all there and as large as their manifests say,
+    without importing FAISS: .npy headers and sizes, the FAISS file's size, the postings, SQLite
+    row counts (and ``PRAGMA quick_check`` when a database is under ``full_check_mb``), the
+    deletion files. Raises IndexCorruptError naming the first problem."""
     def bad(what: str) -> IndexCorruptError:
         return IndexCorruptError(f"index generation {gen.name} is damaged: {what}; {REBUILD_HINT}")
 
-    counts, dim = manifest["counts"], manifest["model"]["dim"]
+    dim = manifest["model"]["dim"]
+    for entry in manifest["parts"]:
+        part = gen.parent / entry["name"]
+        problem = part_problem(part, dim, full_check_mb=full_check_mb)
+        if problem:
+            raise bad(f"part {entry['name']}: {problem}")
+        counts = read_part_manifest(part)["counts"]
+        if counts["chunks"] != entry["chunks"] or counts["segments"] != entry["sentences"]:
+            raise bad(f"part {entry['name']} holds {counts}, the commit says {entry}")
+        if entry["deleted"]:
+            problem = _npy_problem(gen / deleted_file(entry["name"]), (entry["chunks"],), np.dtype(bool))
+            if problem:
+                raise bad(f"{deleted_file(entry['name'])}: {problem}")
+
+
+def read_part_manifest(part: Path) -> dict[str, Any]:
+    """A part's own manifest (counts, documents, dense index); IndexCorruptError when unreadable."""
+    try:
+        m = json.loads((part / PART_MANIFEST).read_text(encoding="utf-8"))
+        counts = m["counts"]
+        if not all(isinstance(counts.get(k), int) and counts[k] >= 0 for k in ("documents", "chunks", "segments")):
+            raise ValueError("no valid counts")
+        if not (isinstance(m.get("dense"), dict) and m["dense"].get("type") in ("flat", "ivf-flat")):
+            raise ValueError("no valid dense index entry")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise IndexCorruptError(f"part {part.name} has no readable {PART_MANIFEST} ({exc}); {REBUILD_HINT}") from None
+    return m
+
+
+def part_problem(part: Path, dim: int, *, full_check_mb: float = 256.0) -> str | None:
+    """What is wrong with a part's files, or None (see ``validate_generation``)."""
+    try:
+        counts = read_part_manifest(part)["counts"]
+    except IndexCorruptError as exc:
+        return str(exc)
     n_chunks, n_segments = counts["chunks"], counts["segments"]
     try:
-        headers = json.loads((gen / HEADER_TEXTS).read_text(encoding="utf-8"))
+        headers = json.loads((part / HEADER_TEXTS).read_text(encoding="utf-8"))
         if not isinstance(headers, list):
             raise ValueError("not a list")
     except (OSError, ValueError) as exc:
-        raise bad(f"{HEADER_TEXTS}: {exc}") from None
+        return f"{HEADER_TEXTS}: {exc}"
     for name, rows, cols, dtype in ((CHUNK_VECTORS, n_chunks, dim, np.float32),
                                     (SEGMENT_VECTORS, n_segments, dim, np.float16),
                                     (CHUNK_DOCS, n_chunks, None, np.int32),
                                     (CHUNK_HEADERS, n_chunks, None, np.int32),
                                     (HEADER_VECTORS, len(headers), dim, np.float32)):
         shape = (rows, cols) if cols is not None else (rows,)
-        problem = _npy_problem(gen / name, shape, np.dtype(dtype))
+        problem = _npy_problem(part / name, shape, np.dtype(dtype))
         if problem:
-            raise bad(f"{name}: {problem}")
+            return f"{name}: {problem}"
     try:
-        size = (gen / FAISS_FILE).stat().st_size
+        size = (part / FAISS_FILE).stat().st_size
     except OSError as exc:
-        raise bad(f"{FAISS_FILE}: {exc.strerror or exc}") from None
-    with open(gen / FAISS_FILE, "rb") as fh:
+        return f"{FAISS_FILE}: {exc.strerror or exc}"
+    with open(part / FAISS_FILE, "rb") as fh:
         magic = fh.read(4)
     if magic not in (b"IxFI", b"IwFl", b"IwF2", b"IvFl") or size < n_chunks * dim * 4:
-        raise bad(f"{FAISS_FILE}: {size} bytes, too small or not a FAISS index for {n_chunks} vectors")
-    for what, folder, n in (("lexical index", gen / BM25_DIR, n_chunks),
-                            ("header field's lexical index", gen / HEADER_BM25_DIR, len(headers))):
-        problem = _bm25_problem(folder, n) if n else None
+        return f"{FAISS_FILE}: {size} bytes, too small or not a FAISS index for {n_chunks} vectors"
+    for what, folder, n in (("lexical index", part / LEXICAL_DIR, n_chunks),
+                            ("header field's lexical index", part / HEADER_LEXICAL_DIR, len(headers))):
+        problem = postings_problem(folder, n) if n else None
         if problem:
-            raise bad(f"{what}: {problem}")
+            return f"{what}: {problem}"
     try:
-        db = sqlite3.connect(f"file:{gen / DB}?mode=ro", uri=True)
+        db = sqlite3.connect(f"file:{part / DB}?mode=ro", uri=True)
         try:
-            if (gen / DB).stat().st_size <= full_check_mb * 1024 * 1024:
+            if (part / DB).stat().st_size <= full_check_mb * 1024 * 1024:
                 result = db.execute("PRAGMA quick_check").fetchone()
                 if not result or result[0] != "ok":
-                    raise bad(f"{DB}: {result[0] if result else 'quick_check failed'}")
+                    return f"{DB}: {result[0] if result else 'quick_check failed'}"
             found = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                      for t in ("documents", "chunks", "segments")}
         finally:
             db.close()
     except sqlite3.Error as exc:
-        raise bad(f"{DB}: {exc}") from None
+        return f"{DB}: {exc}"
     expected = {"documents": counts["documents"], "chunks": n_chunks, "segments": n_segments}
     if found != expected:
-        raise bad(f"{DB} holds {found}, the manifest says {expected}")
+        return f"{DB} holds {found}, the part's manifest says {expected}"
+    return None
 
 
 def _npy_problem(path: Path, shape: tuple[int, ...] | None, dtype: np.dtype | None) -> str | None:
@@ -309,48 +368,88 @@ class GenerationData:
 PARTIAL = ".partial"
 
 
-def _bm25_problem(folder: Path, n_docs: int) -> str | None:
-    """What is wrong with a bm25s index folder meant to cover ``n_docs`` documents, if anything."""
-    try:
-        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
-        json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return str(exc)
-    if not isinstance(params, dict) or params.get("num_docs") != n_docs:
-        return f"covers {params.get('num_docs') if isinstance(params, dict) else '?'} documents, not {n_docs}"
-    lengths = []
-    for part in ("data", "indices", "indptr"):
-        problem = _npy_problem(folder / f"{part}.csc.index.npy", None, None)
-        if problem:
-            return f"{part}: {problem}"
-        lengths.append(np.load(folder / f"{part}.csc.index.npy", mmap_mode="r").shape)
-    return "data and indices differ in length" if lengths[0] != lengths[1] else None
-
-
 def write_generation(index_dir: Path, data: GenerationData, *, ann_threshold: int = DEFAULT_ANN_THRESHOLD) -> Path:
-    """Write a complete generation into a fresh folder and return it; CURRENT is not touched.
+    """A complete index of one part holding ``data``, committed under a new generation folder
+    (CURRENT is not touched: ``publish`` it). ``data.manifest`` is the commit's manifest."""
+    part = write_part(index_dir, data, ann_threshold=ann_threshold)
+    try:
+        return write_commit(index_dir, data.manifest, [part], {},
+                            locations={d.doc_id: part.name for d in data.documents})
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+
+
+def write_part(index_dir: Path, data: GenerationData, *, ann_threshold: int = DEFAULT_ANN_THRESHOLD) -> Path:
+    """Write an immutable part holding ``data`` into a fresh folder and return it.
 
     The vectors may be memory-mapped arrays (they are copied in blocks); the dense index is
-    exact below ``ann_threshold`` chunks and IVF from there (``build_dense``).
+    exact below ``ann_threshold`` chunks and IVF from there (``build_dense``): small parts never
+    train an IVF index.
 
     Any failure to write (a full disk, a read-only folder) removes the half-written folder and
-    raises IndexWriteError; the previous generation is untouched. Files are written with plain
-    writes, never through a writable memory map (where a full disk is a SIGBUS, not an error).
+    raises IndexWriteError; nothing else is touched. Files are written with plain writes, never
+    through a writable memory map (where a full disk is a SIGBUS, not an error).
     """
     index_dir.mkdir(parents=True, exist_ok=True)
-    gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    tmp = gen.with_name(gen.name + PARTIAL)
+    part = index_dir / f"{PART_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    return _write_folder(index_dir, part, lambda tmp: _write_files(tmp, data, ann_threshold))
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """A part's chunk rows deleted since it was written, and how many sentences they hold."""
+
+    chunks: np.ndarray  # bool per chunk row of the part
+    sentences: int
+
+
+def write_commit(index_dir: Path, manifest: dict[str, Any], parts: list[Path], deleted: dict[str, Deleted],
+                 *, locations: dict[str, str]) -> Path:
+    """A commit (a generation folder) listing ``parts`` in order, with their deletions, and
+    ``manifest`` (model, settings, each live document's content hash); ``locations`` names each
+    live document's part. CURRENT is not touched: ``publish`` it."""
+    entries, chunks, sentences = [], 0, 0
+    for part in parts:
+        counts = read_part_manifest(part)["counts"]
+        gone = deleted.get(part.name)
+        n_deleted = int(np.count_nonzero(gone.chunks)) if gone is not None else 0
+        entries.append({"name": part.name, "chunks": counts["chunks"], "sentences": counts["segments"],
+                        "documents": counts["documents"], "deleted": n_deleted})
+        chunks += counts["chunks"] - n_deleted
+        sentences += counts["segments"] - (gone.sentences if gone is not None else 0)
+    full = {**manifest, "parts": entries, "locations": dict(sorted(locations.items())),
+            "counts": {"documents": len(manifest["documents"]), "chunks": chunks, "segments": sentences}}
+    problem = _manifest_problem(full)
+    if problem:
+        raise ValueError(f"inconsistent commit: {problem}")
+    gen = index_dir / f"{GEN_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+    def write(tmp: Path) -> None:
+        for name, gone in deleted.items():
+            if np.count_nonzero(gone.chunks):
+                np.save(tmp / deleted_file(name), np.asarray(gone.chunks, dtype=bool))
+        (tmp / MANIFEST).write_text(json.dumps(full, indent=1, ensure_ascii=False), encoding="utf-8")
+
+    return _write_folder(index_dir, gen, write)
+
+
+def _write_folder(index_dir: Path, final: Path, write) -> Path:  # type: ignore[no-untyped-def]
+    """Write into ``final``.partial, fsync it, rename it to ``final``; on any failure remove it
+    and raise IndexWriteError (or the PolicyQAError raised)."""
+    tmp = final.with_name(final.name + PARTIAL)
     try:
         tmp.mkdir()
-        _write_files(tmp, data, ann_threshold)
+        write(tmp)
         _fsync_tree(tmp)
-        os.replace(tmp, gen)
+        os.replace(tmp, final)
+        _fsync_dir(index_dir)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, PolicyQAError) or not isinstance(exc, Exception):
             raise
         raise write_error(index_dir, exc) from exc
-    return gen
+    return final
 
 
 def write_error(index_dir: Path, exc: BaseException) -> IndexWriteError:
@@ -365,18 +464,17 @@ def write_error(index_dir: Path, exc: BaseException) -> IndexWriteError:
 
 
 def remove_partials(index_dir: Path) -> None:
-    """Remove half-written generations left by builds that crashed (call under the build lock)."""
+    """Remove half-written parts and commits left by builds that crashed (call under the lock)."""
     try:
         entries = list(index_dir.iterdir())
     except OSError:
         return
     for entry in entries:
-        if entry.name.startswith("gen-") and entry.name.endswith(PARTIAL):
+        if entry.name.startswith((GEN_PREFIX, PART_PREFIX)) and entry.name.endswith(PARTIAL):
             shutil.rmtree(entry, ignore_errors=True)
 
 
 def _write_files(tmp: Path, data: GenerationData, ann_threshold: int) -> None:
-    import bm25s
     import faiss
 
     seconds: dict[str, float] = {}  # where a build's writing time goes, kept in the manifest
@@ -403,7 +501,7 @@ def _write_files(tmp: Path, data: GenerationData, ann_threshold: int) -> None:
     finally:
         db.close()
     seconds["sqlite"], clock = time.perf_counter() - clock, time.perf_counter()
-    dim = data.manifest["model"]["dim"]
+    dim = int(data.chunk_vectors.shape[1]) if data.chunk_vectors.ndim == 2 else data.manifest["model"]["dim"]
     _save_npy(tmp / CHUNK_VECTORS, data.chunk_vectors, np.float32, dim)
     _save_npy(tmp / SEGMENT_VECTORS, data.segment_vectors, np.float16, dim)
     doc_row = {d.doc_id: i for i, d in enumerate(data.documents)}  # = documents.rowid - 1
@@ -415,24 +513,18 @@ def _write_files(tmp: Path, data: GenerationData, ann_threshold: int) -> None:
     faiss.write_index(dense, str(tmp / FAISS_FILE))
     del dense, chunk_vectors
     seconds["dense"], clock = time.perf_counter() - clock, time.perf_counter()
-    texts = [row[7] for row in data.chunk_rows]
-    bm25 = bm25s.BM25()
-    if texts:
-        # Token ids and their vocabulary, not lists of token strings: the same index (same terms,
-        # same scores) without turning ids into strings and back, which costs time and memory.
-        bm25.index(_bm25_corpus(texts), show_progress=False)
-        bm25.save(str(tmp / BM25_DIR))
-    del texts, bm25
+    write_postings(tmp / LEXICAL_DIR, lexical.tokens([row[7] for row in data.chunk_rows]))
     _write_headers(tmp, data, dim)
-    seconds["bm25"] = time.perf_counter() - clock
-    manifest = {**data.manifest, "dense": dense_info, "write_seconds": {k: round(v, 2) for k, v in seconds.items()}}
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    seconds["lexical"] = time.perf_counter() - clock
+    manifest = {"counts": {"documents": len(data.documents), "chunks": len(data.chunk_rows),
+                           "segments": len(data.segment_rows)},
+                "dim": dim, "dense": dense_info, "documents": sorted(d.doc_id for d in data.documents),
+                "write_seconds": {k: round(v, 2) for k, v in seconds.items()}}
+    (tmp / PART_MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 def _write_headers(tmp: Path, data: GenerationData, dim: int) -> None:
-    """The chunks' contextual headers: texts, vectors, per-chunk ids and their own BM25 field."""
-    import bm25s
-
+    """The chunks' contextual headers: texts, vectors, per-chunk ids and their own lexical field."""
     n = len(data.chunk_rows)
     chunk_headers = data.chunk_headers if data.chunk_headers is not None else np.zeros(n, dtype=np.int32)
     vectors = data.header_vectors if data.header_vectors is not None else np.zeros((0, dim), dtype=np.float32)
@@ -442,10 +534,7 @@ def _write_headers(tmp: Path, data: GenerationData, dim: int) -> None:
     (tmp / HEADER_TEXTS).write_text(json.dumps(data.header_texts, ensure_ascii=False), encoding="utf-8")
     np.save(tmp / HEADER_VECTORS, np.asarray(vectors, dtype=np.float32).reshape(-1, dim))
     np.save(tmp / CHUNK_HEADERS, np.asarray(chunk_headers, dtype=np.int32))
-    if data.header_texts:
-        bm25 = bm25s.BM25()
-        bm25.index(_bm25_corpus(data.header_texts), show_progress=False)
-        bm25.save(str(tmp / HEADER_BM25_DIR))
+    write_postings(tmp / HEADER_LEXICAL_DIR, lexical.tokens(data.header_texts))
 
 
 def _turns_json(turns: tuple[Turn, ...]) -> str | None:
@@ -563,15 +652,28 @@ def publish(index_dir: Path, gen: Path) -> None:
         tmp.unlink(missing_ok=True)
         raise write_error(index_dir, exc) from exc
     _fsync_dir(index_dir)
-    # Keep the previous generation: a reader that read CURRENT a moment ago may be opening it.
+    # Keep the previous commit (and its parts): a reader that read CURRENT a moment ago may be
+    # opening it.
     keep = {gen.name, previous}
     remove_stale(index_dir, keep)
 
 
 def remove_stale(index_dir: Path, keep: set[str | None]) -> None:
-    """Remove generations and leftovers of interrupted builds, except ``keep``."""
+    """Remove commits other than ``keep``, parts none of those commits lists, and leftovers of
+    interrupted builds. Call under the build lock (no build is writing a part meanwhile)."""
+    live_parts: set[str] = set()
+    for name in keep:
+        if not name:
+            continue
+        try:
+            live_parts |= {p["name"] for p in read_manifest(index_dir / name).get("parts", [])}
+        except (IndexCorruptError, OSError, TypeError, KeyError):
+            if (index_dir / name).exists():
+                return  # a kept commit we cannot read: remove nothing it might need
     for entry in index_dir.iterdir():
-        if entry.name.startswith("gen-") and entry.name not in keep:
+        if entry.name.startswith(GEN_PREFIX) and entry.name not in keep:
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.startswith(PART_PREFIX) and entry.name not in live_parts:
             shutil.rmtree(entry, ignore_errors=True)
         elif entry.name.startswith(f"{CURRENT}.") and entry.name.endswith(".tmp"):
             entry.unlink(missing_ok=True)
@@ -644,15 +746,15 @@ class _GuardedCursor:
 
 
 class IndexFiles:
-    """An opened generation: metadata in SQLite, vectors memory-mapped, FAISS and BM25 loaded."""
+    """An opened part: metadata in SQLite, vectors memory-mapped, FAISS and postings loaded."""
 
-    def __init__(self, gen: Path) -> None:
+    def __init__(self, gen: Path, dim: int) -> None:
         import faiss
 
         self.path = gen
-        self.manifest = read_manifest(gen)
+        self.manifest = read_part_manifest(gen)
         self.db: _GuardedDB | None = None
-        counts, dim = self.manifest["counts"], self.manifest["model"]["dim"]
+        counts = self.manifest["counts"]
         try:
             if not (gen / DB).is_file():
                 raise FileNotFoundError(f"{DB} is missing")
@@ -665,7 +767,7 @@ class IndexFiles:
             self.segment_vectors = np.load(gen / SEGMENT_VECTORS, mmap_mode="r").view(np.ndarray)
             # The dense index is mapped, not read: an exact index's vectors (IO_FLAG_MMAP_IFC) and
             # an IVF index's lists (IO_FLAG_MMAP) are paged in as searches touch them.
-            self.dense_info: dict[str, Any] = self.manifest.get("dense") or {"type": "flat", "exact": True}
+            self.dense_info: dict[str, Any] = self.manifest["dense"]
             ivf = self.dense_info["type"] != "flat"
             flags = faiss.IO_FLAG_READ_ONLY | (faiss.IO_FLAG_MMAP if ivf else faiss.IO_FLAG_MMAP_IFC)
             self.faiss = faiss.read_index(str(gen / FAISS_FILE), flags)
@@ -676,22 +778,18 @@ class IndexFiles:
                 faiss.downcast_InvertedLists(self.faiss.invlists).prefetch_nthread = 0
             self.chunk_docs = np.load(gen / CHUNK_DOCS, mmap_mode="r")
             self.n_chunks = len(self._chunk_vectors)
-            self.bm25 = None
+            self.lexical: Postings | None = None
             if self.n_chunks:
                 # Required: without it search would quietly be dense-only.
-                if not (gen / BM25_DIR).is_dir():
+                if not (gen / LEXICAL_DIR).is_dir():
                     raise FileNotFoundError("the lexical (BM25) index is missing")
-                import bm25s
-
-                self.bm25 = bm25s.BM25.load(str(gen / BM25_DIR), mmap=True)
+                self.lexical = Postings(gen / LEXICAL_DIR)
             self.header_texts: list[str] = json.loads((gen / HEADER_TEXTS).read_text(encoding="utf-8"))
             self.header_vectors = np.load(gen / HEADER_VECTORS).astype(np.float32, copy=False)
             self.chunk_headers = np.load(gen / CHUNK_HEADERS, mmap_mode="r").view(np.ndarray)
-            self.header_bm25 = None
+            self.header_lexical: Postings | None = None
             if self.header_texts:
-                import bm25s
-
-                self.header_bm25 = bm25s.BM25.load(str(gen / HEADER_BM25_DIR), mmap=False)
+                self.header_lexical = Postings(gen / HEADER_LEXICAL_DIR)
             problem = self._shape_problem(counts, dim)
             if problem:
                 raise ValueError(problem)
@@ -699,7 +797,7 @@ class IndexFiles:
         except PolicyQAError:
             self.close()
             raise
-        except Exception as exc:  # numpy, FAISS, bm25s and SQLite each fail their own way on damaged files
+        except Exception as exc:  # numpy, FAISS, JSON and SQLite each fail their own way on damaged files
             self.close()
             raise IndexCorruptError(f"index files in {gen} are damaged or unreadable ({type(exc).__name__}: "
                                     f"{exc}); {REBUILD_HINT}") from exc
@@ -714,16 +812,16 @@ class IndexFiles:
             return f"{CHUNK_DOCS} has {len(self.chunk_docs)} rows, expected {n}"
         if self.faiss.ntotal != n or self.faiss.d != dim:
             return f"{FAISS_FILE} holds {self.faiss.ntotal} vectors of {self.faiss.d}, expected {n} of {dim}"
-        if self.bm25 is not None and int(self.bm25.scores.get("num_docs", -1)) != n:
-            return f"the lexical index covers {self.bm25.scores.get('num_docs')} passages, expected {n}"
+        if self.lexical is not None and self.lexical.n_rows != n:
+            return f"the lexical index covers {self.lexical.n_rows} passages, expected {n}"
         if len(self.chunk_headers) != n:
             return f"{CHUNK_HEADERS} has {len(self.chunk_headers)} rows, expected {n}"
         if self.header_vectors.shape != (len(self.header_texts), dim):
             return f"{HEADER_VECTORS} has shape {self.header_vectors.shape}, expected ({len(self.header_texts)}, {dim})"
         if n and int(self.chunk_headers.max()) >= len(self.header_texts):
             return f"{CHUNK_HEADERS} names a header that {HEADER_TEXTS} does not hold"
-        if self.header_bm25 is not None and int(self.header_bm25.scores.get("num_docs", -1)) != len(self.header_texts):
-            return f"the header field's lexical index covers {self.header_bm25.scores.get('num_docs')} headers"
+        if self.header_lexical is not None and self.header_lexical.n_rows != len(self.header_texts):
+            return f"the header field's lexical index covers {self.header_lexical.n_rows} headers"
         return None
 
     def close(self) -> None:

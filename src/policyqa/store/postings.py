@@ -28,14 +28,13 @@ LENGTHS = "lengths.npy"
 
 
 def write_postings(folder: Path, token_lists: Sequence[Sequence[str]]) -> None:
-    """The postings of ``token_lists`` (one list per row). As bm25s does, a row without a term
-    holds the empty term, so that every row has a length."""
+    """The postings of ``token_lists`` (one list per row); a row without a term has length 0."""
     folder.mkdir()
     vocab: dict[str, int] = {}
     term_ids: list[np.ndarray] = []
     lengths = np.empty(len(token_lists), dtype=np.float32)
     for i, tokens in enumerate(token_lists):
-        tokens = list(tokens) or [""]
+        tokens = list(tokens)
         lengths[i] = len(tokens)
         term_ids.append(np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int64,
                                     count=len(tokens)))
@@ -43,7 +42,7 @@ def write_postings(folder: Path, token_lists: Sequence[Sequence[str]]) -> None:
     if term_ids:
         row_of = np.repeat(np.arange(len(term_ids), dtype=np.int64), [len(t) for t in term_ids])
         # One posting per distinct (term, row): sort by term then row, count repeats.
-        keys = np.concatenate(term_ids) * max(1, len(term_ids)) + row_of
+        keys = (np.concatenate(term_ids) if len(row_of) else np.zeros(0, dtype=np.int64)) * max(1, len(term_ids)) + row_of
         keys, tf = np.unique(keys, return_counts=True)
         terms, rows = np.divmod(keys, max(1, len(term_ids)))
     else:

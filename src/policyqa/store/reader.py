@@ -39,6 +39,8 @@ class IndexInfo:
     tokenizer: str = ""
     segmenter: str = ""
     schema_version: int | None = None
+    n_rows: int = 0  # chunk rows, deleted ones included: the length of an allowed-rows mask
+    n_parts: int = 1  # immutable parts (segments) the index is made of
 
 
 @dataclass(frozen=True)
