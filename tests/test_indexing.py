@@ -28,36 +28,61 @@ def open_index(index_dir: Path, embedder) -> Retriever:
     return Retriever.open(index_dir, embedder=embedder)
 
 
+def live_parts(r: Retriever) -> list[tuple]:
+    """(files, ids of the documents that live there) for each part of the index."""
+    where = r.reader.manifest["locations"]
+    return [(f, {d for d, p in where.items() if p == f.path.name}) for f in r.reader.parts]
+
+
+def part_of(r: Retriever, doc_id: str):  # type: ignore[no-untyped-def]
+    """The opened part holding ``doc_id``'s live rows."""
+    (files,) = [f for f, live in live_parts(r) if doc_id in live]
+    return files
+
+
+def live_chunk_texts(r: Retriever) -> list[str]:
+    return [text for files, live in live_parts(r)
+            for doc, text in files.db.execute("SELECT doc_id, text FROM chunks ORDER BY id") if doc in live]
+
+
 def check_index(index_dir: Path, embedder, sample: int = 6) -> Retriever:
-    """Everything a generation holds agrees: offsets exact, manifest = documents, one vector per row,
-    and the vector in row i is the embedding of chunk i's text (checked by re-embedding a sample)."""
+    """Everything a commit holds agrees: offsets exact, manifest = documents, one vector per row
+    in every part, and the vector in row i is the embedding of chunk i's text (checked by
+    re-embedding a sample of the live rows)."""
     r = open_index(index_dir, embedder)
-    files = r.reader.files
     docs = {d: r.document(d) for d in r.doc_ids()}
-    assert files.manifest["documents"] == {d: doc.content_hash for d, doc in docs.items()}
-    rows = files.db.execute('SELECT id, doc_id, start, "end", text FROM chunks ORDER BY id').fetchall()
-    assert [row[0] for row in rows] == list(range(len(rows))) == list(range(files.n_chunks))
-    for _, doc_id, start, end, text in rows:
-        assert docs[doc_id].text[start:end] == text
-    segs = files.db.execute('SELECT id, doc_id, start, "end" FROM segments ORDER BY id').fetchall()
-    for _, doc_id, start, end in segs:
-        assert 0 <= start < end <= len(docs[doc_id].text)
-    vectors = np.asarray(files.chunk_vectors(), dtype=np.float32)
-    assert vectors.shape == (len(rows), embedder.dim) and files.faiss.ntotal == len(rows)
-    assert files.segment_vectors.shape == (len(segs), embedder.dim)
-    pick = np.random.default_rng(0).choice(len(rows), size=min(sample, len(rows)), replace=False)
-    fresh = embedder.encode([rows[i][4] for i in pick])
-    assert np.all(np.sum(fresh * vectors[pick], axis=1) > 0.999)
-    pick = np.random.default_rng(1).choice(len(segs), size=min(sample, len(segs)), replace=False)
-    fresh = embedder.encode([docs[segs[i][1]].text[segs[i][2]:segs[i][3]] for i in pick])
-    assert np.all(np.sum(fresh * np.asarray(files.segment_vectors[pick], dtype=np.float32), axis=1) > 0.995)
+    assert r.reader.manifest["documents"] == {d: doc.content_hash for d, doc in docs.items()}
+    assert set().union(*(live for _, live in live_parts(r))) == set(docs)
+    for files, live in live_parts(r):
+        rows = files.db.execute('SELECT id, doc_id, start, "end", text FROM chunks ORDER BY id').fetchall()
+        assert [row[0] for row in rows] == list(range(len(rows))) == list(range(files.n_chunks))
+        rows = [row for row in rows if row[1] in live]
+        for _, doc_id, start, end, text in rows:
+            assert docs[doc_id].text[start:end] == text
+        segs = [s for s in files.db.execute('SELECT id, doc_id, start, "end" FROM segments ORDER BY id').fetchall()
+                if s[1] in live]
+        for _, doc_id, start, end in segs:
+            assert 0 <= start < end <= len(docs[doc_id].text)
+        vectors = np.asarray(files.chunk_vectors(), dtype=np.float32)
+        assert vectors.shape == (files.n_chunks, embedder.dim) and files.faiss.ntotal == files.n_chunks
+        assert files.segment_vectors.shape[1] == embedder.dim
+        if not rows:
+            continue
+        pick = np.random.default_rng(0).choice(len(rows), size=min(sample, len(rows)), replace=False)
+        fresh = embedder.encode([rows[i][4] for i in pick])
+        assert np.all(np.sum(fresh * vectors[[rows[i][0] for i in pick]], axis=1) > 0.999)
+        pick = np.random.default_rng(1).choice(len(segs), size=min(sample, len(segs)), replace=False)
+        fresh = embedder.encode([docs[segs[i][1]].text[segs[i][2]:segs[i][3]] for i in pick])
+        stored = np.asarray(files.segment_vectors[[segs[i][0] for i in pick]], dtype=np.float32)
+        assert np.all(np.sum(fresh * stored, axis=1) > 0.995)
     return r
 
 
 def chunk_table(r: Retriever, doc_id: str) -> list[tuple]:
-    rows = r.reader.files.db.execute('SELECT id, start, "end", text FROM chunks WHERE doc_id = ? ORDER BY id',
-                              (doc_id,)).fetchall()
-    vectors = r.reader.files.chunk_vectors()
+    files = part_of(r, doc_id)
+    rows = files.db.execute('SELECT id, start, "end", text FROM chunks WHERE doc_id = ? ORDER BY id',
+                            (doc_id,)).fetchall()
+    vectors = files.chunk_vectors()
     return [(start, end, text, np.asarray(vectors[cid]).tobytes()) for cid, start, end, text in rows]
 
 
@@ -107,8 +132,9 @@ def test_editing_one_file_re_embeds_only_its_chunks(default_copy, embedder):
         ("wp-summary-london.md",), (), (), (), True)
     assert len(report.unchanged) == DEFAULT_DOCS - 1
     r = check_index(index_dir, embedder)
-    london = r.reader.files.db.execute("SELECT count(*) FROM chunks WHERE doc_id = 'wp-summary-london.md'").fetchone()[0]
-    london_segs = r.reader.files.db.execute(
+    london = part_of(r, "wp-summary-london.md").db.execute(
+        "SELECT count(*) FROM chunks WHERE doc_id = 'wp-summary-london.md'").fetchone()[0]
+    london_segs = part_of(r, "wp-summary-london.md").db.execute(
         "SELECT count(*) FROM segments WHERE doc_id = 'wp-summary-london.md'").fetchone()[0]
     # Only texts of the edited file were embedded, and not even all of those (unchanged ones reused).
     assert 0 < report.embedded_texts <= london + london_segs < 20
@@ -116,7 +142,7 @@ def test_editing_one_file_re_embeds_only_its_chunks(default_copy, embedder):
     assert {d: chunk_table(r, d) for d in r.doc_ids() if d != "wp-summary-london.md"} == others
     hits = r.search("What protects London from storm surges?", k=3)
     assert hits[0].doc_id == "wp-summary-london.md" and "Thames Barrier" in hits[0].text
-    all_text = " ".join(row[0] for row in r.reader.files.db.execute("SELECT text FROM chunks"))
+    all_text = " ".join(live_chunk_texts(r))
     assert removed_sentence not in all_text
 
 
@@ -128,7 +154,7 @@ def test_deleting_a_file_removes_every_hit_from_it(default_copy, embedder):
         ("wp-summary-london.md",), (), (), 0, True)
     r = check_index(index_dir, embedder)
     assert "wp-summary-london.md" not in r.doc_ids()
-    n = r.reader.files.n_chunks
+    n = r.reader.info().n_rows
     for hits in (r.search("London capital of England on the River Thames", k=n),
                  r.dense_search("London capital of England", k=n), r.lexical_search("London Thames", k=n)):
         assert hits and all(h.doc_id != "wp-summary-london.md" for h in hits)
@@ -261,7 +287,7 @@ def test_a_file_that_turns_bad_keeps_its_previous_version(small_corpus, tmp_path
     assert report.updated == ("rivers.md",) and report.wrote and len(report.failed) == 2
     r = check_index(index_dir, embedder)
     assert set(r.doc_ids()) == {"summit.md", "fees.txt", "rivers.md", "report.pdf"}
-    assert r.document("report.pdf").content_hash == r.reader.files.manifest["documents"]["report.pdf"]
+    assert r.document("report.pdf").content_hash == r.reader.manifest["documents"]["report.pdf"]
     r.close()
 
     # Restored: the bytes match what is indexed, so nothing is embedded.
@@ -517,7 +543,7 @@ def test_missing_and_damaged_indexes(small_index, tmp_path, embedder):
         Retriever.open(small_index, embedder=embedder)
     gen = next(small_index.glob("gen-*"))
     (small_index / "CURRENT").write_text(gen.name + "\n")
-    (gen / "meta.sqlite").unlink()
+    (next(small_index.glob("part-*")) / "meta.sqlite").unlink()
     with pytest.raises(IndexCorruptError, match="unreadable"):
         Retriever.open(small_index, embedder=embedder)
     (gen / "manifest.json").write_text("{not json")

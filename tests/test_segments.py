@@ -156,6 +156,47 @@ def test_a_reader_keeps_answering_across_adds_and_merges(corpus, tmp_path, embed
     assert "note-2.md" in latest.doc_ids() and len(_commit(index)["parts"]) == 1
 
 
+def test_watching_a_folder_picks_up_new_changed_and_removed_files(corpus, tmp_path, embedder):
+    import threading
+
+    from policyqa.store.watch import watch_and_index
+
+    index = tmp_path / "index"
+    stop = threading.Event()
+    reports = []
+    worker = threading.Thread(target=watch_and_index, args=([corpus], index),
+                              kwargs=dict(embedder=embedder, on_report=reports.append, stop=stop, debounce_ms=300),
+                              daemon=True)
+    worker.start()
+
+    def wait_for(check, seconds=60.0):  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                r = Retriever.open(index, embedder=embedder)
+                if check(r):
+                    return r
+            except Exception:
+                pass
+            time.sleep(0.3)
+        raise AssertionError("the watcher did not pick the change up")
+
+    try:
+        wait_for(lambda r: set(FIRST) <= set(r.doc_ids()))
+        shutil.copy(CORPUS / ADDED, corpus / ADDED)
+        started = time.monotonic()
+        wait_for(lambda r: ADDED in r.doc_ids())
+        added_after = time.monotonic() - started
+        (corpus / FIRST[2]).unlink()
+        wait_for(lambda r: FIRST[2] not in r.doc_ids())
+        assert added_after < 60
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert [r.added for r in reports if r.added][-1] == (ADDED,) and reports[-1].removed == (FIRST[2],)
+
+
 def test_merge_policy_folds_a_full_tier_only():
     small = [{"name": f"part-{i}", "chunks": 50 + i, "deleted": 0} for i in range(MERGE_FACTOR - 1)]
     big = [{"name": "part-big", "chunks": MERGE_FLOOR * MERGE_FACTOR * 3, "deleted": 0}]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .config import ENV_CORPUS, ENV_INDEX, ENV_MODEL, Settings
 from .errors import PolicyQAError
+from .schema import IndexReport
 from .sanitize import printable
 
 
@@ -68,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                     "(needed after changing the model or chunk settings)")
     sp.add_argument("--optimize", action="store_true", help="also merge every part of the index into one, "
                     "dropping deleted rows (no re-embedding; searches then visit one part)")
+    sp.add_argument("--watch", action="store_true", help="keep running: re-index within seconds whenever files "
+                    "under PATHs appear, change or disappear (Ctrl-C stops)")
     sp.add_argument("--max-file-mb", type=float, help="skip files larger than this (default 20)")
     sp.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                     help="wait this long for another running build instead of refusing at once")
@@ -139,8 +142,23 @@ def main(argv: list[str] | None = None) -> int:
 def _index(args: argparse.Namespace, settings: Settings) -> int:
     from .store.indexing import build_index
 
+    if args.watch:
+        from .store.watch import watch_and_index
+
+        roots = [Path(p) for p in (args.paths or [settings.corpus_dir])]
+        _print(f"watching {', '.join(printable(str(r)) for r in roots)} (Ctrl-C stops)")
+        watch_and_index(roots, settings.index_dir, settings=settings,
+                        on_report=lambda report: _print_report(report),
+                        on_error=lambda exc: print(f"policyqa: {printable(str(exc))}", file=sys.stderr))
+        return 0
+
     report = build_index(args.paths or None, settings.index_dir, settings=settings, rebuild=args.rebuild,
                          progress=not args.quiet, wait=args.wait, optimize=args.optimize)
+    _print_report(report)
+    return 0
+
+
+def _print_report(report: IndexReport) -> None:
     for name, docs in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for doc_id in docs:
             _print(f"  {name:8} {doc_id}")
@@ -152,7 +170,6 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     if report.merged:
         _print("  parts merged")
     _print(("index unchanged: " if not report.wrote else "index written: ") + report.summary())
-    return 0
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:

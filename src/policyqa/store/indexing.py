@@ -1,4 +1,4 @@
-"""The rebuild use case: corpus files -> a new index generation, embedding only what changed."""
+"""The build use case: corpus files -> a new part and commit, embedding only what changed; merging."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
             old_gen = store.read_current(index_dir)
             manifest = store.read_manifest(old_gen)
             if not _built_by_older_code(manifest):
-                # Cheap (no FAISS or bm25s import): damage means a rebuild, never "index unchanged".
+                # Cheap (no FAISS import): damage means a rebuild, never "index unchanged".
                 store.validate_generation(old_gen, manifest)
         except IndexMissingError:
             old_gen = manifest = None

@@ -2,8 +2,9 @@
 
 Search, sentence gathering, the answer signals and the façade (``query/``) see an index only
 through ``IndexReader``: a few operations on rows, vectors, lexical scores and document
-metadata. How and where those live (SQLite, memory-mapped arrays, FAISS, bm25s in ``files.py``;
-segments or a database later) is the storage package's business.
+metadata. How and where those live (SQLite, memory-mapped arrays, FAISS and postings in immutable
+parts, ``files.py`` and ``file_reader.py``; PostgreSQL with pgvector) is the storage package's
+business.
 
 Rows are internal: a chunk row or sentence row is a position in this opened index and means
 nothing after a rebuild. What leaves the query layer (``Hit``, ``Citation``) names documents,
@@ -79,7 +80,8 @@ class SentenceRow:
 
 @runtime_checkable
 class IndexReader(Protocol):
-    """The operations the query side needs. Masks are bool arrays with one entry per chunk row."""
+    """The operations the query side needs. Masks are bool arrays with one entry per chunk row
+    (``IndexInfo.n_rows``, deleted rows included); deleted rows are never returned."""
 
     def info(self) -> IndexInfo: ...
 
