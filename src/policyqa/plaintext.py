@@ -102,7 +102,8 @@ def format_coverage(coverage: Coverage, timeline: bool = False) -> str:
         lines += [f"  {_source_line(s)}" for s in coverage.silent]
     for comp in coverage.figures:
         flag = "  SOURCES DIFFER" if comp.differs else ""
-        lines += ["", f"Compared across sources: {comp.measure or 'figures'} ({comp.unit or 'count'}){flag}"]
+        unit = f" ({comp.unit})" if comp.unit and comp.unit != comp.measure else ""
+        lines += ["", f"Compared across sources: {comp.measure or 'figures'}{unit}{flag}"]
         for c in comp.cells:
             cite = c.figure.sentence.citation
             lines.append(f"  {c.figure.value:>16}  {c.published or 'undated':10}  {c.title} ({c.doc_id}, chars "
