@@ -155,3 +155,20 @@ def test_cli_timeline_by_source_and_export(default_index, capsys):
     assert code == 0 and out.startswith("question,n,role,quote,speaker")
     assert cli.main(["ask", DECLARATION, "--index", str(default_index)]) == 0
     assert "Timeline" not in capsys.readouterr().out  # coverage only when asked for: it costs a search per document
+
+
+def test_sources_compared_html_escapes_and_shows_speakers_and_silence():
+    from dataclasses import replace
+
+    from policyqa.schema import Coverage
+    from policyqa.web.render import coverage_html
+
+    said = _view("a.md", "2023-11-01", "We <script>alert(1)</script> will not pause.")
+    said = replace(said, sentences=(replace(said.sentences[0], citation=replace(said.sentences[0].citation,
+                                                                                speaker="Kamala Harris")),))
+    silent = replace(_view("b.md", None, "unused"), addresses=False, sentences=())
+    out = coverage_html(Coverage(sources=order_by_date([silent, said])))
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "Kamala Harris" in out and "says nothing on it" in out
+    assert out.index("2023-11-01") < out.index("undated")  # dated first, undated last
+    assert "No documents" in coverage_html(None)
