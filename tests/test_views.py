@@ -117,6 +117,16 @@ def test_sources_differ_flags_opposite_polarity_about_one_subject_only():
     # sentence, never two sentences that agree.
     assert pairs == {("a.md", "b.md"), ("d.md", "b.md")}
     assert all("yard" in d.subject for d in flagged)
+    # The same person in two documents is one voice, not two sources that differ.
+    from dataclasses import replace
+
+    def spoken_by(view: SourceView, who: str) -> SourceView:
+        s = view.sentences[0]
+        return replace(view, sentences=(replace(s, citation=replace(s.citation, speaker=who)),))
+
+    same = disagreements(order_by_date([spoken_by(sullivan, "Jake Sullivan"),
+                                        spoken_by(replace(xi, doc_id="e.md"), "Jake Sullivan")]))
+    assert same == ()
 
 
 # ---- export -----------------------------------------------------------------------------

@@ -14,9 +14,9 @@ Across the addressing documents (their best sentences):
 - figures: the figures table (``figures.py``) of each document's sentences, grouped by kind
   (amounts of one currency, percentages, ranks, counts) into one comparison each, each cell cited; a comparison whose documents give different values
   is flagged ``differs`` (30, 31 or 56 endorsing nations);
-- "sources differ": two sentences of different documents about the same subject (sharing at
-  least ``MIN_SHARED`` content terms, a share of ``MIN_OVERLAP`` of the smaller one's) where one is
-  negated and the other is not ("“Small yard, high fences” is not what a major country should
+- "sources differ": two sentences of different documents and not of one known speaker, about the
+  same subject (sharing at least ``MIN_SHARED`` content terms, a share of ``MIN_OVERLAP`` of the
+  smaller one's) where one is negated and the other is not ("“Small yard, high fences” is not what a major country should
   pursue" against "we are protecting our foundational technologies with a small yard and high
   fence"). A rule, not a model: it flags candidates for a reader to check, each side cited.
 """
@@ -73,6 +73,10 @@ def disagreements(sources: Sequence[SourceView]) -> tuple[Disagreement, ...]:
         for j in range(i + 1, len(quoted)):
             (si, ai), (sj, aj) = quoted[i], quoted[j]
             if si.doc_id == sj.doc_id or _negated(ai.text) == _negated(aj.text):
+                continue
+            # One person in two documents restating a position with an unrelated "not" ("nothing
+            # surprising about ... small yard, high fence") is not two sources differing.
+            if ai.citation.speaker and ai.citation.speaker == aj.citation.speaker:
                 continue
             shared = sets[i] & sets[j]
             if len(shared) < MIN_SHARED or len(shared) < MIN_OVERLAP * min(len(sets[i]), len(sets[j])):
