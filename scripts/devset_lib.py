@@ -84,15 +84,17 @@ def load_devset(devset: Path, work: Path) -> tuple[list[Question], Path]:
     return questions, corpus_dir
 
 
-def build_indexes(devset: Path, work: Path, embedder=None, progress: bool = True  # type: ignore[no-untyped-def]
-                  ) -> tuple[list[Question], Path, dict[str, Path]]:
+def build_indexes(devset: Path, work: Path, embedder=None, progress: bool = True,  # type: ignore[no-untyped-def]
+                  attribution: bool = True) -> tuple[list[Question], Path, dict[str, Path]]:
     """The full dev index and one index per document without it (cached under ``work``).
 
     A leave-one-out index starts as a copy of the full one and is brought in line with a corpus
     folder lacking one document, so nothing is embedded again: build_index just drops it.
     """
     questions, corpus_dir = load_devset(devset, work)
-    report = build_index(corpus_dir, work / "index", progress=progress, embedder=embedder, wait=600)
+    settings = Settings(attribution=attribution)  # False: speakers from turns only (eval.py --sets whosaid)
+    report = build_index(corpus_dir, work / "index", settings=settings, progress=progress, embedder=embedder,
+                         wait=600)
     print(f"dev index: {report.summary()}", file=sys.stderr)
     loo: dict[str, Path] = {}
     for doc in sorted({q.doc_id for q in questions}):
@@ -112,7 +114,7 @@ def build_indexes(devset: Path, work: Path, embedder=None, progress: bool = True
             shutil.rmtree(sub_index, ignore_errors=True)
             shutil.copytree(work / "index", sub_index)
             marker.write_text(generation, encoding="utf-8")
-        build_index(sub_corpus, sub_index, progress=False, embedder=embedder, wait=600)
+        build_index(sub_corpus, sub_index, settings=settings, progress=False, embedder=embedder, wait=600)
         loo[doc] = sub_index
     return questions, corpus_dir, loo
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Score policyqa on its dev sets beside plain baselines, all in one run, one table per set.
 
-    python scripts/eval.py [--sets squad,policy,heldout] [--devset DIR] [--work DIR] [--limit N]
+    python scripts/eval.py [--sets squad,policy,heldout,whosaid,compare] [--devset DIR] [--work DIR] [--limit N]
                            [--no-cv] [--distractors N] [--json FILE]
 
 Two dev sets: the public SQuAD one (below) and the policy dev set (scripts/policyset/README.md:
@@ -15,6 +15,19 @@ document and holds an answer), spk@1 (questions that name whose words answer the
 quote's speaker is that person), found, abstR (abstained when the question's only document was
 removed and its answer occurs nowhere else), abstU (abstained on the hand-written unanswerable
 questions). policyqa-cv answers each question with the model fitted without its fold.
+
+`whosaid` (scripts/policyset/whosaid.jsonl: 52 questions about people, 37 dev / 15 held-out,
+written before any attribution code) is asked of the product and of the same product whose index
+was built with ``Settings(attribution=False)`` (speakers from transcript turns and remarks pages
+only: what the index held before attribution), each part scored on its own: ans@1, spk@1 (the top
+quote's speaker is the question's person), ans+spk@1 (both: the issue's "answer@1 with the right
+speaker"), evid+spk@1 (the top quote is the very evidence sentence, with the right speaker),
+ans@3, found, abstU. The -cv rows answer each dev question with weights fitted, on that row's own
+kind of indexes, without the question's fold.
+
+`compare` (scripts/policyset/compare.jsonl: questions several documents answer) scores the
+coverage view (``ask(..., coverage=True)``): the share of the documents holding an answer
+sentence that it lists as addressing the question.
 
 The dev set (SQuAD v1.1 dev questions over 5 Wikipedia articles, CC BY-SA 4.0; see
 scripts/devset/README.md) is written out as .txt files and indexed with the product's own
@@ -352,10 +365,12 @@ def main() -> int:
     p.add_argument("--sets", default="squad,policy",
                    help="comma-separated: squad (the public SQuAD dev set), policy (scripts/policyset/"
                         "questions.jsonl over the default corpus), heldout (scripts/policyset/heldout.jsonl: "
-                        "the untouched final measurement)")
+                        "the untouched final measurement), whosaid (scripts/policyset/whosaid.jsonl: "
+                        "questions about people, with and without speaker attribution), compare (scripts/policyset/"
+                        "compare.jsonl: the coverage view's recall of documents holding an answer)")
     args = p.parse_args()
     sets = {x.strip() for x in args.sets.split(",") if x.strip()}
-    unknown = sets - {"squad", "policy", "heldout"}
+    unknown = sets - {"squad", "policy", "heldout", "whosaid", "compare"}
     if unknown:
         p.error(f"unknown set(s): {', '.join(sorted(unknown))}")
     out: dict[str, object] = {}
@@ -377,6 +392,24 @@ def main() -> int:
                    (f"{name}: unanswerable abstained ({label}) >= 0.6", cv["abstU"] >= 0.6),
                    (f"{name}: found ({label}) >= 0.9", cv["found"] >= 0.9),
                    (f"{name}: faithful == 1.000", rows["policyqa"]["faithful"] == 1.0)]
+    if "whosaid" in sets:
+        rows = whosaid_rows(args.work, Embedder(), args.limit, not args.no_cv)
+        print_whosaid_table(rows)
+        out["whosaid"] = rows
+        # The issue's bar: answer@1 with the right speaker at least 0.15 above the same system
+        # without attribution (cross-validated on the dev part; the held-out part never fitted on).
+        for part, mine, base in (("dev", "policyqa-cv", "no-attribution-cv"), ("heldout", "policyqa", "no-attribution")):
+            a, b = rows.get(f"{mine} {part}", rows[f"policyqa {part}"]), rows.get(f"{base} {part}",
+                                                                                rows[f"no-attribution {part}"])
+            checks.append((f"whosaid {part}: ans+spk@1 - without attribution ({a['ans+spk@1']:.3f} - "
+                           f"{b['ans+spk@1']:.3f}) >= 0.15", a["ans+spk@1"] - b["ans+spk@1"] >= 0.15))
+    if "compare" in sets:
+        row = compare_rows(args.work, Embedder(), args.limit)
+        print("coverage view on the comparison set: " + ", ".join(
+            f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+        out["compare"] = row
+        checks.append((f"compare: coverage lists >= 0.90 of the answer-holding documents ({row['recall']:.3f})",
+                       row["recall"] >= 0.90))
     print("checks: " + "; ".join(f"{name} {'PASS' if ok else 'FAIL'}" for name, ok in checks))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")
@@ -490,22 +523,24 @@ def squad_main(args: argparse.Namespace) -> tuple[dict, list[tuple[str, bool]]]:
 _CV: dict = {}
 
 
-def cv_models(work: Path):  # type: ignore[no-untyped-def]
+def cv_models(work: Path, attribution: bool = True):  # type: ignore[no-untyped-def]
     """Answer models fitted without each fold (fit_answer_weights.fold_of: whole documents), on
-    both dev sets as fit_answer_weights.py fits the shipped model; computed once per run."""
-    if not _CV:
+    both dev sets as fit_answer_weights.py fits the shipped model; computed once per run.
+    ``attribution=False``: fitted on indexes built without speaker attribution (turns only), so
+    that the system without attribution is cross-validated the same way as the one with it."""
+    if attribution not in _CV:
         from fit_answer_weights import fold_of, gather_data, gather_policy, lodo_models
 
-        squad_pos, squad_neg = gather_data(ROOT / "scripts" / "devset", work)
-        policy_pos, removed, written = gather_policy(work)
-        _CV["models"] = lodo_models(squad_pos + policy_pos, squad_neg + removed + written)
-        _CV["fold_of"] = fold_of
-    return _CV["models"], _CV["fold_of"]
+        squad_pos, squad_neg = gather_data(ROOT / "scripts" / "devset", work, attribution=attribution)
+        policy_pos, removed, written = gather_policy(work, attribution=attribution)
+        _CV[attribution] = (lodo_models(squad_pos + policy_pos, squad_neg + removed + written), fold_of)
+    return _CV[attribution]
 
 
-def cv_answer(retriever: Retriever, question: str, q, work: Path) -> Answer:  # type: ignore[no-untyped-def]
+def cv_answer(retriever: Retriever, question: str, q, work: Path,  # type: ignore[no-untyped-def]
+              attribution: bool = True) -> Answer:
     """``question`` answered by the model fitted without ``q``'s fold."""
-    models, fold_of = cv_models(work)
+    models, fold_of = cv_models(work, attribution)
     m = models[fold_of(q)]
     hits = retriever.search(question, k=DEFAULT_K)
     s = score(retriever, question, hits, AnswerModel.neutral()) if hits else None
@@ -643,6 +678,145 @@ def print_policy_table(rows: dict[str, dict[str, float]]) -> None:
     for name, row in rows.items():
         print(name.ljust(width) + "".join(("-" if row[c] != row[c] else f"{row[c]:.3f}").rjust(9)
                                           for c in POLICY_COLUMNS))
+
+
+# ---- the who-said set ------------------------------------------------------------------------
+
+WHOSAID_COLUMNS = ["n", "ans@1", "spk@1", "ans+spk@1", "evid+spk@1", "ans@3", "found", "abstU"]
+
+
+def whosaid_rows(work: Path, embedder: Embedder, limit: int | None, with_cv: bool) -> dict[str, dict[str, float]]:
+    """The who-said set (scripts/policyset/whosaid.jsonl) on the product with speaker attribution
+    and on the same product built without it (Settings(attribution=False): speakers from
+    transcript turns and remarks pages only), each part (dev, held-out) scored on its own.
+    The shipped weights were fitted on indexes without attribution; the -cv rows answer each dev
+    question with weights fitted, on that row's own kind of index, without the question's fold."""
+    import policyset_lib
+
+    questions = policyset_lib.load_questions("whosaid.jsonl")
+    answerable = [q for q in questions if q.answerable][:limit]
+    unanswerable = [q for q in questions if not q.answerable][:limit]
+    retrievers = {attr: Retriever.open(policyset_lib.build_full_index(work, embedder, attr), embedder=embedder)
+                  for attr in (True, False)}
+    texts = {d: retrievers[True].document(d).text for d in retrievers[True].doc_ids()}
+
+    def policy_run(a: Answer) -> PolicyRun:
+        return PolicyRun(answer_run(a), tuple(s.citation.speaker for s in a.sentences))
+
+    systems: dict[str, tuple[bool, Callable[[Retriever, object], Answer]]] = {
+        "policyqa": (True, lambda r, q: r.ask(q.question, k=DEFAULT_K)),
+        "no-attribution": (False, lambda r, q: r.ask(q.question, k=DEFAULT_K)),
+    }
+    if with_cv:
+        systems["policyqa-cv"] = (True, lambda r, q: cv_answer(r, q.question, q, work, True))
+        systems["no-attribution-cv"] = (False, lambda r, q: cv_answer(r, q.question, q, work, False))
+    rows: dict[str, dict[str, float]] = {}
+    for part in ("dev", "heldout"):
+        pos = [q for q in answerable if q.part == part]
+        neg = [q for q in unanswerable if q.part == part]
+        for name, (attr, ask) in systems.items():
+            if name.endswith("-cv") and part != "dev":
+                continue  # nothing is fitted on the held-out part: the shipped rows are out of sample there
+            r = retrievers[attr]
+            rows[f"{name} {part}"] = score_whosaid([policy_run(ask(r, q)) for q in pos], pos, texts,
+                                                   [policy_run(ask(r, q)) for q in neg])
+    print(f"who-said set: {len(answerable)} answerable ({sum(q.part == 'dev' for q in answerable)} dev, "
+          f"{sum(q.part == 'heldout' for q in answerable)} held-out), {len(unanswerable)} unanswerable")
+    return rows
+
+
+def _same_sentence(quote: str, evidence: str | None) -> bool:
+    """The quote is the question's evidence sentence (a quoted unit may join a sentence cut by a
+    line break, or be one piece of an over-long one: containment either way, most of it shared)."""
+    from devset_lib import squad_normalise
+
+    if not evidence:
+        return False
+    a, b = squad_normalise(quote), squad_normalise(evidence)
+    return bool(a and b) and (b in a or a in b) and min(len(a), len(b)) >= 0.5 * max(len(a), len(b))
+
+
+def score_whosaid(runs: list[PolicyRun], questions: list, texts: dict[str, str],
+                  unanswerable: list[PolicyRun]) -> dict[str, float]:
+    """ans@1: the top quote holds an answer (a "who" question may be answered by the quote's
+    speaker); spk@1: the top quote's speaker is the question's person; ans+spk@1: both (the
+    issue's measure: the answer, with the right speaker in its citation); evid+spk@1: the top
+    quote is the very sentence the question was written from, with the right speaker (stricter:
+    a "who" question is not answered by any sentence of the right person); abstU: "not found" on
+    the unanswerable ones."""
+    import policyset_lib
+
+    out = dict.fromkeys(WHOSAID_COLUMNS, 0.0)
+    out["n"] = len(questions)
+    for pr, q in zip(runs, questions):
+        if not (pr.run.found and pr.run.quotes):
+            continue
+        resolved = [texts[x.doc_id][x.start:x.end] for x in pr.run.quotes]
+        speakers = list(pr.speakers) + [None] * (len(resolved) - len(pr.speakers))
+        holds = [contains_answer(t, q.answers) or (q.kind == "who" and bool(sp) and contains_answer(sp, q.answers))
+                 for t, sp in zip(resolved, speakers)]
+        right = policyset_lib.speaker_matches(q.speaker, speakers[0])
+        out["found"] += 1
+        out["ans@1"] += holds[0]
+        out["spk@1"] += right
+        out["ans+spk@1"] += holds[0] and right
+        out["evid+spk@1"] += _same_sentence(resolved[0], q.evidence) and right
+        out["ans@3"] += any(holds[:3])
+    for key in WHOSAID_COLUMNS[1:-1]:
+        out[key] /= max(len(questions), 1)
+    out["abstU"] = sum(not r.run.found for r in unanswerable) / len(unanswerable) if unanswerable else float("nan")
+    return out
+
+
+def print_whosaid_table(rows: dict[str, dict[str, float]]) -> None:
+    width = max(len(n) for n in rows) + 2
+    print("system / part".ljust(width) + "".join(c.rjust(11) for c in WHOSAID_COLUMNS))
+    for name, row in rows.items():
+        print(name.ljust(width) + "".join(
+            (f"{int(row[c])}" if c == "n" else "-" if row[c] != row[c] else f"{row[c]:.3f}").rjust(11)
+            for c in WHOSAID_COLUMNS))
+
+
+# ---- coverage across sources -------------------------------------------------------------------
+
+def compare_rows(work: Path, embedder: Embedder, limit: int | None) -> dict[str, float]:
+    """The comparison set (scripts/policyset/compare.jsonl: questions that several documents
+    answer, each listing every document of the default corpus holding an answer sentence, written
+    before the coverage view existed): the share of those documents the coverage view lists as
+    addressing the question (recall), the share it mentions at all (addressing or silent), and
+    how many documents it lists as addressing per question, of which how many are not listed
+    (they may address it in other words: read, not scored)."""
+    import policyset_lib
+    from devset_lib import squad_normalise
+
+    questions = policyset_lib.load_questions("compare.jsonl")[:limit]
+    retriever = Retriever.open(policyset_lib.build_full_index(work, embedder, True), embedder=embedder)
+    texts = {d: squad_normalise(retriever.document(d).text) for d in retriever.doc_ids()}
+    gold = addressed = mentioned = listed = extra = 0
+    differs = flagged = 0
+    for q in questions:
+        # The set's own check: every listed document holds an answer string.
+        missing = [d for d in q.doc_ids if not any(squad_normalise(a) in texts[d] for a in q.answers)]
+        assert not missing, f"{q.qid}: no answer string in {missing}"
+        cov = retriever.ask(q.question, coverage=True).coverage
+        assert cov is not None
+        mine = {s.doc_id for s in cov.addressing}
+        seen = {s.doc_id for s in cov.sources}
+        gold += len(q.doc_ids)
+        addressed += len(mine & set(q.doc_ids))
+        mentioned += len(seen & set(q.doc_ids))
+        listed += len(mine)
+        extra += len(mine - set(q.doc_ids))
+        differs += sum(c.differs for c in cov.figures)
+        flagged += len(cov.disagreements)
+        print(f"  {q.qid}: addressing {len(mine & set(q.doc_ids))}/{len(q.doc_ids)} listed documents "
+              f"(+{len(mine - set(q.doc_ids))} others), silent {len(cov.silent)}; figure comparisons "
+              f"{len(cov.figures)} ({sum(c.differs for c in cov.figures)} differ), sources-differ pairs "
+              f"{len(cov.disagreements)}")
+    n = max(len(questions), 1)
+    return {"questions": len(questions), "documents": gold, "recall": addressed / max(gold, 1),
+            "mentioned": mentioned / max(gold, 1), "addressing_per_q": listed / n, "unlisted_per_q": extra / n,
+            "figures_differ": differs, "sources_differ": flagged}
 
 
 if __name__ == "__main__":

@@ -208,9 +208,16 @@ def evaluate(pos: list[Item], neg: list[tuple[Question, Scored | None]], model_o
             "abstain_neg": abstained / max(len(neg), 1), "sentences": float(np.mean(n_sent)) if n_sent else 0.0}
 
 
-def gather_data(devset: Path, work: Path, k: int = DEFAULT_K) -> tuple[list[Item], list[tuple[Question, Scored | None]]]:
+def squad_work(work: Path, attribution: bool = True) -> Path:
+    """Where the SQuAD dev indexes are cached; built with Settings(attribution=False) elsewhere."""
+    return work if attribution else work / "squad-turns-only"
+
+
+def gather_data(devset: Path, work: Path, k: int = DEFAULT_K, attribution: bool = True
+                ) -> tuple[list[Item], list[tuple[Question, Scored | None]]]:
     embedder = Embedder()
-    questions, _, loo = build_indexes(devset, work, embedder=embedder)
+    work = squad_work(work, attribution)
+    questions, _, loo = build_indexes(devset, work, embedder=embedder, attribution=attribution)
     full = Retriever.open(work / "index", embedder=embedder)
     pos = []
     for q, (_, s) in zip(questions, collect(full, questions, k)):
@@ -223,15 +230,17 @@ def gather_data(devset: Path, work: Path, k: int = DEFAULT_K) -> tuple[list[Item
     return pos, neg
 
 
-def gather_policy(work: Path, k: int = DEFAULT_K) -> tuple[list[Item], list[tuple[Question, Scored | None]],
-                                                      list[tuple[Question, Scored | None]]]:
+def gather_policy(work: Path, k: int = DEFAULT_K, attribution: bool = True
+                  ) -> tuple[list[Item], list[tuple[Question, Scored | None]], list[tuple[Question, Scored | None]]]:
     """The policy dev set: answerable questions on the default corpus's index; negatives of two
-    kinds, questions whose document was removed and the hand-written unanswerable ones."""
+    kinds, questions whose document was removed and the hand-written unanswerable ones.
+    ``attribution=False``: on indexes built with speakers from turns only (the system before
+    speaker attribution, which eval.py compares against)."""
     import policyset_lib
 
     embedder = Embedder()
     questions = policyset_lib.load_questions()
-    index, loo = policyset_lib.build_indexes(work, embedder, questions)
+    index, loo = policyset_lib.build_indexes(work, embedder, questions, attribution=attribution)
     full = Retriever.open(index, embedder=embedder)
     texts = {d: full.document(d).text for d in full.doc_ids()}
     answerable = [q for q in questions if q.answerable]

@@ -35,6 +35,8 @@ class PolicyQuestion:
     doc_ids: tuple[str, ...]
     answers: tuple[str, ...]
     speaker: str | None
+    part: str | None = None  # whosaid.jsonl: "dev" or "heldout" (its document's part)
+    evidence: str | None = None  # the sentence the question was written from
 
     @property
     def doc_id(self) -> str:
@@ -52,7 +54,7 @@ def load_questions(name: str = "questions.jsonl") -> list[PolicyQuestion]:
             continue
         q = json.loads(line)
         out.append(PolicyQuestion(q["qid"], q["question"], q["kind"], bool(q["answerable"]), tuple(q["doc_ids"]),
-                                  tuple(q["answers"]), q.get("speaker")))
+                                  tuple(q["answers"]), q.get("speaker"), q.get("part"), q.get("evidence")))
     return out
 
 
@@ -65,13 +67,32 @@ def speaker_matches(expected: str | None, got: str | None) -> bool:
     return surname in squad_normalise(got).split()
 
 
+def index_base(work: Path, attribution: bool = True) -> Path:
+    """Where the default corpus's indexes are cached: with speaker attribution (the product), or
+    built with Settings(attribution=False), speakers from transcript turns and remarks only."""
+    return work / ("policy" if attribution else "policy-turns-only")
+
+
+def build_full_index(work: Path, embedder, attribution: bool = True,  # type: ignore[no-untyped-def]
+                     progress: bool = True) -> Path:
+    """The default corpus's index (cached under ``work``)."""
+    from policyqa import Settings
+
+    index = index_base(work, attribution) / "index"
+    report = build_index(CORPUS, index, settings=Settings(attribution=attribution), progress=progress,
+                         embedder=embedder, wait=600)
+    print(f"policy index{'' if attribution else ' (turns only)'}: {report.summary()}", file=sys.stderr)
+    return index
+
+
 def build_indexes(work: Path, embedder, questions: list[PolicyQuestion],  # type: ignore[no-untyped-def]
-                  progress: bool = True) -> tuple[Path, dict[str, Path]]:
+                  progress: bool = True, attribution: bool = True) -> tuple[Path, dict[str, Path]]:
     """The default corpus's index and one index per question document without it (cached)."""
-    base = work / "policy"
-    index = base / "index"
-    report = build_index(CORPUS, index, progress=progress, embedder=embedder, wait=600)
-    print(f"policy index: {report.summary()}", file=sys.stderr)
+    from policyqa import Settings
+
+    settings = Settings(attribution=attribution)
+    base = index_base(work, attribution)
+    index = build_full_index(work, embedder, attribution, progress)
     generation = (index / "CURRENT").read_text(encoding="utf-8").strip()
     loo: dict[str, Path] = {}
     for doc in sorted({d for q in questions for d in q.doc_ids}):
@@ -85,7 +106,7 @@ def build_indexes(work: Path, embedder, questions: list[PolicyQuestion],  # type
             shutil.rmtree(sub_index, ignore_errors=True)
             shutil.copytree(index, sub_index)
             marker.write_text(generation, encoding="utf-8")
-        build_index(sub_corpus, sub_index, progress=False, embedder=embedder, wait=600)
+        build_index(sub_corpus, sub_index, settings=settings, progress=False, embedder=embedder, wait=600)
         loo[doc] = sub_index
     return index, loo
 

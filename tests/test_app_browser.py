@@ -269,6 +269,49 @@ def test_chat_follow_up_sources_upload_and_not_found(server, browser, tmp_path):
     page.close()
 
 
+WHO_SAID = "What did President Biden stress to President Xi about Taiwan?"
+COMPARE = "How many countries have endorsed the Political Declaration on the responsible military use of AI?"
+
+
+def test_who_said_speakers_and_sources_compared(server, browser):
+    """Issue 12 in the browser: every quote led by its speaker (here reported speech in a readout,
+    attributed to the President), and the "Sources compared" view: documents by date, those that
+    say nothing, the endorsing-nations figures side by side flagged as differing."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((server.url, "data:", "blob:")) else None)
+    page.goto(server.url, wait_until="domcontentloaded", timeout=60_000)
+    page.locator("#pqa-question textarea").wait_for(timeout=60_000)
+
+    answer = ask(page, WHO_SAID)
+    assert "[1]" in answer, answer
+    first = squash(answer).split("[1]")[0]
+    # The top quote is the readout's "President Biden underscored ...", cited to Biden, not to the page.
+    assert "Biden" in first.split(":")[0] and "Taiwan" in first, answer
+    shot(page, "07-who-said.png")
+
+    answer = ask(page, COMPARE)
+    assert "[1]" in answer, answer
+    page.get_by_text("Sources compared").click()
+    page.locator("#pqa-compare-btn").click()
+    page.wait_for_function("document.querySelector('#pqa-compare table') !== null", timeout=90_000)
+    view = page.locator("#pqa-compare")
+    text = view.inner_text()
+    assert "documents address the question" in text and "says nothing on it" in text, text
+    dates = [d for d in (squash(t) for t in view.locator("table.pqa-timeline tr td:first-child").all_inner_texts())
+             if d != "undated"]
+    assert dates and dates == sorted(dates), dates
+    assert view.locator(".pqa-figure-table").count() >= 1 and "sources differ" in text, text
+    values = {squash(v) for v in view.locator(".pqa-figure-table b").all_inner_texts()}
+    assert {"31", "56"} <= values, values
+    view.scroll_into_view_if_needed()
+    shot(page, "08-sources-compared.png")
+    view.screenshot(path=str(ARTIFACTS / "08-sources-compared-view.png"))
+    assert outside == [], outside
+    page.close()
+
+
 def call(server: Server, api: str, data: list) -> tuple[str, object]:  # type: ignore[type-arg]
     """One call of a Gradio endpoint over plain HTTP, as any client could make it: (event, data)."""
     import json

@@ -15,8 +15,9 @@ from .config import ChunkSettings, Settings
 from .errors import (DocumentError, IndexBusyError, IndexCorruptError, IndexMismatchError,
                      IndexMissingError, IndexWriteError, ModelError, PolicyQAError, QueryError,
                      UnknownDocumentError)
-from .schema import (Answer, AnswerSentence, Chunk, Citation, Document, DocumentMeta, FailedFile, Figure, Hit,
-                     IndexReport, IndexStatus, Segment, Verification)
+from .schema import (Answer, AnswerSentence, Chunk, Citation, Coverage, Disagreement, Document, DocumentMeta,
+                     FailedFile, Figure, FigureCell, FigureComparison, Hit, IndexReport, IndexStatus, Segment,
+                     SourceView, Verification)
 
 if TYPE_CHECKING:
     from .store.indexing import build_index
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "Answer", "AnswerSentence", "Citation", "Figure", "Verification", "verify",
+    "Answer", "AnswerSentence", "Citation", "Coverage", "Disagreement", "Figure", "FigureCell", "FigureComparison",
+    "SourceView", "Verification", "verify",
     "Chunk", "ChunkSettings", "Document", "DocumentError", "DocumentMeta", "FailedFile", "Hit",
     "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexMissingError", "IndexReport",
     "IndexStatus", "IndexWriteError", "ModelError", "PolicyQAError", "QueryError", "Retriever", "Segment",

@@ -96,6 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--k", type=int, default=10, help="how many passages the sentences are chosen from (default 10)")
     filters(sp)
     sp.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    sp.add_argument("--by-source", action="store_true",
+                    help="also list every relevant document: those that address the question, each with its "
+                    "best sentence, date and speaker, and those that say nothing on it; figures that differ "
+                    "between documents and statements of opposite polarity are flagged")
+    sp.add_argument("--timeline", action="store_true",
+                    help="like --by-source, as one list in date order (how a position developed)")
+    sp.add_argument("--export", choices=["md", "markdown", "csv", "json"], metavar="FORMAT",
+                    help="print the answer and its evidence as quote cards (quote, speaker, document, date, page, "
+                    "character span, file hash) in FORMAT: md, csv or json; with --by-source/--timeline the "
+                    "sources' sentences too")
     common(sp)
 
     sp = sub.add_parser("serve", help="the web chat on http://127.0.0.1:7860/",
@@ -220,13 +230,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from .query.retriever import Retriever
 
+    coverage = args.by_source or args.timeline
     answer = Retriever.open(settings=settings).ask(args.question, k=args.k, doc_ids=args.doc_ids,
                                                    date_from=args.date_from, date_to=args.date_to,
-                                                   speakers=args.speakers)
+                                                   speakers=args.speakers, coverage=coverage)
+    if args.export:
+        from .export import export
+
+        # Machine-readable: printed as is (CSV and JSON quote text verbatim; Markdown escapes markup).
+        sys.stdout.write(export(answer, args.export))
+        return 0
     if args.json:
         print(json.dumps(asdict(answer), ensure_ascii=False, indent=1))
         return 0
-    from .plaintext import format_answer
+    from .plaintext import format_answer, format_coverage
 
     _print(format_answer(answer))
+    if answer.coverage is not None:
+        _print("")
+        _print(format_coverage(answer.coverage, timeline=args.timeline))
     return 0

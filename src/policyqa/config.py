@@ -57,6 +57,12 @@ class Settings:
     # Symlinks (files or folders) leading outside the corpus folder are reported, not followed,
     # unless this is set (`policyqa index --follow-symlinks`).
     follow_symlinks: bool = False
+    # Who says each sentence (ingest/attribution.py): True attributes reported speech and quotations
+    # in readouts, reports and quote pages too; False keeps only the speakers of transcript turns and
+    # remarks pages (the system before attribution, kept as a build option so that evaluation can
+    # measure what attribution adds: scripts/eval.py --sets whosaid). Recorded in the index (its
+    # segmenter name): an index is only reused by a build with the same value.
+    attribution: bool = True
     batch_size: int = 32
     # How the dense and lexical halves are fused (retrieve.fuse): "rrf", weighted reciprocal rank
     # fusion, sum(w / (rrf_k + rank)); or "linear", a weighted sum of min-max normalised scores.

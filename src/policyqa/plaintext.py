@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import textwrap
 
-from .schema import Answer, Citation, Hit
+from .schema import Answer, Citation, Coverage, Hit, SourceView
 
 WIDTH = 100
 
@@ -65,4 +65,54 @@ def format_answer(answer: Answer) -> str:
         lines += ["", "Figures"]
         for r in rows:
             lines.append("  " + "  ".join(cell[:w].ljust(w) for cell, w in zip(r, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def _source_line(s: SourceView) -> str:
+    when = s.published or "undated"
+    return f"{when:10}  {s.title} ({s.doc_id})"
+
+
+def format_coverage(coverage: Coverage, timeline: bool = False) -> str:
+    """Which documents address the question (best sentence, speaker, date) and which are silent;
+    grouped (by source) or as one list in date order (timeline); then figures compared across
+    sources and statements flagged "sources differ"."""
+    lines: list[str] = []
+
+    def addressing(s: SourceView, indent: str) -> None:
+        for a in s.sentences[:1]:
+            who = f"{a.citation.speaker}: " if a.citation.speaker else ""
+            lines.append(_wrap(f"{who}“{a.text}”", indent))
+            lines.append(f"{indent}— chars {a.citation.start}-{a.citation.end}"
+                         + (f", p. {a.citation.page}" if a.citation.page else ""))
+
+    if timeline:
+        lines.append(f"Timeline ({len(coverage.addressing)} documents address it, {len(coverage.silent)} relevant "
+                     f"documents say nothing on it)")
+        for s in coverage.sources:
+            lines.append(f"  {_source_line(s)}" + ("" if s.addresses else "  — says nothing on it"))
+            if s.addresses:
+                addressing(s, "      ")
+    else:
+        lines.append(f"By source: {len(coverage.addressing)} documents address it")
+        for s in coverage.addressing:
+            lines.append(f"  {_source_line(s)}")
+            addressing(s, "      ")
+        lines += ["", f"Relevant documents that say nothing on it ({len(coverage.silent)})"]
+        lines += [f"  {_source_line(s)}" for s in coverage.silent]
+    for comp in coverage.figures:
+        flag = "  SOURCES DIFFER" if comp.differs else ""
+        unit = f" ({comp.unit})" if comp.unit and comp.unit != comp.measure else ""
+        lines += ["", f"Compared across sources: {comp.measure or 'figures'}{unit}{flag}"]
+        for c in comp.cells:
+            cite = c.figure.sentence.citation
+            lines.append(f"  {c.figure.value:>16}  {c.published or 'undated':10}  {c.title} ({c.doc_id}, chars "
+                         f"{c.figure.start if c.figure.start is not None else cite.start}-"
+                         f"{c.figure.end if c.figure.end is not None else cite.end})")
+    for d in coverage.disagreements:
+        lines += ["", f"Sources differ (about: {d.subject})"]
+        for a in (d.first, d.second):
+            who = f"{a.citation.speaker}, " if a.citation.speaker else ""
+            lines.append(_wrap(f"“{a.text}”", "    "))
+            lines.append(f"      — {who}{a.citation.title} ({_where(a.citation.doc_id, a.citation.page, a.citation.start, a.citation.end)})")
     return "\n".join(lines)

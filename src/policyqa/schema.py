@@ -259,6 +259,70 @@ class Figure:
 
 
 @dataclass(frozen=True)
+class SourceView:
+    """One document in the coverage of a question: whether it addresses it, with what."""
+
+    doc_id: str
+    title: str
+    date: str | None  # as the source writes it
+    published: str | None  # ISO date (what the timeline is ordered by); None when the file states none
+    addresses: bool  # its own passages answer the question (the answer model's found / not-found)
+    sentences: tuple[AnswerSentence, ...]  # its best sentences, best first; empty when silent
+    speaker: str | None  # of its best sentence
+    confidence: float  # the found probability from its passages alone
+    passage: Hit | None  # its best passage (what a silent document has nearest the question)
+
+
+@dataclass(frozen=True)
+class FigureCell:
+    """One document's figure in a comparison across sources: ``figure.sentence`` cites it."""
+
+    doc_id: str
+    title: str
+    date: str | None
+    published: str | None
+    figure: Figure
+
+
+@dataclass(frozen=True)
+class FigureComparison:
+    """The same measure from several documents side by side."""
+
+    measure: str
+    unit: str | None
+    cells: tuple[FigureCell, ...]  # in timeline order
+    differs: bool  # the documents state different values
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Two sentences of different documents about the same subject with opposite polarity."""
+
+    first: AnswerSentence  # the earlier document's (timeline order)
+    second: AnswerSentence
+    subject: str  # the words they share
+    note: str  # why they were flagged
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Every document a question's search found relevant, by date: those that address it (with
+    their best sentences) and those that say nothing on it; figures and statements that differ."""
+
+    sources: tuple[SourceView, ...]  # timeline: by published date, undated last
+    figures: tuple[FigureComparison, ...] = ()
+    disagreements: tuple[Disagreement, ...] = ()
+
+    @property
+    def addressing(self) -> tuple[SourceView, ...]:
+        return tuple(s for s in self.sources if s.addresses)
+
+    @property
+    def silent(self) -> tuple[SourceView, ...]:
+        return tuple(s for s in self.sources if not s.addresses)
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     effective_query: str  # what was searched after resolving a follow-up against the history
@@ -268,6 +332,8 @@ class Answer:
     hits: tuple[Hit, ...] = ()  # the passages the sentences were chosen from, re-ranked by their best sentence
     related: tuple[Hit, ...] = ()  # offered when not found
     confidence: float = 0.0  # calibrated probability that the corpus answers the question
+    # Every relevant document and what it says, by date (ask(..., coverage=True); None otherwise).
+    coverage: Coverage | None = None
 
 
 @dataclass(frozen=True)

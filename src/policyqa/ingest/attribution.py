@@ -663,3 +663,16 @@ def attribute_document(doc: Document, spans: Sequence[tuple[int, int]],
     """``attribute`` over a loaded ``Document`` and its sentence spans."""
     return attribute(doc.text, spans, doc.turns, title=doc.meta.title, author=doc.meta.author,
                      known_names=known_names)
+
+
+def turn_speakers(doc: Document, spans: Sequence[tuple[int, int]]) -> tuple[Attribution, ...]:
+    """Speakers without attribution: a sentence inside a speaker turn (a transcript label, a
+    remarks page) is its turn's, as the Markdown reader labelled it; every other sentence has
+    none. This is what the index held before ``attribute`` existed; ``Settings(attribution=False)``
+    builds with it, so that evaluation can compare the same system with and without attribution."""
+    remarks_page = len(doc.turns) == 1 and doc.turns[0].start == 0 and doc.turns[0].end == len(doc.text)
+    out = []
+    for start, end in spans:
+        speaker = doc.speaker_at(start)
+        out.append(Attribution(start, end, speaker, ("remarks" if remarks_page else "turn") if speaker else "none"))
+    return tuple(out)

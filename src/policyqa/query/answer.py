@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..sanitize import MAX_QUESTION_CHARS
-from ..schema import Answer, AnswerSentence, Citation, Hit, Verification
+from ..schema import Answer, AnswerSentence, Citation, Coverage, Hit, SourceView, Verification
 from . import answer_weights as W
+from .coverage import COVERAGE_POOL, PER_DOCUMENT_HITS, SENTENCES_PER_SOURCE, build_coverage, source_view
 from .figures import figures_for
 from .followup import resolve
 from .search import Searcher, check_search
@@ -166,17 +167,62 @@ def answer_question(searcher: Searcher, question: str, history: list | None = No
                     max_sentences: int = MAX_SENTENCES, doc_ids: list[str] | None = None,
                     date_from: str | None = None, date_to: str | None = None,
                     speakers: list[str] | None = None,
-                    threshold: float | None = None, model: AnswerModel = DEFAULT_MODEL) -> Answer:
+                    threshold: float | None = None, model: AnswerModel = DEFAULT_MODEL,
+                    coverage: bool = False) -> Answer:
     """See ``Retriever.ask``. ``threshold`` overrides the calibrated found-probability cut-off;
     ``model`` the fitted weights (evaluation passes cross-validated ones); ``speakers`` keeps
-    passages spoken by one of them (``Retriever.search``)."""
+    passages spoken by one of them (``Retriever.search``); ``coverage`` adds ``Answer.coverage``:
+    every relevant document, whether it addresses the question, by date (coverage.py)."""
     question, k, doc_ids, date_from, date_to = check_search(question, k, doc_ids, date_from, date_to)
     effective = resolve(question, history)[:MAX_QUESTION_CHARS]
     hits = searcher.search(effective, k=k, doc_ids=doc_ids, date_from=date_from, date_to=date_to,
                             speakers=speakers)
     scored = score(searcher, effective, hits, model) if hits else None
-    return build_answer(searcher, question, effective, hits, scored, model, threshold=threshold,
-                        max_sentences=max_sentences, shown=_shown(history) if history else None)
+    answer = build_answer(searcher, question, effective, hits, scored, model, threshold=threshold,
+                          max_sentences=max_sentences, shown=_shown(history) if history else None)
+    if coverage:
+        answer = replace(answer, coverage=coverage_of(searcher, effective, model, threshold=threshold,
+                                                      doc_ids=doc_ids, date_from=date_from, date_to=date_to,
+                                                      speakers=speakers))
+    return answer
+
+
+def coverage_of(searcher: Searcher, query: str, model: AnswerModel = DEFAULT_MODEL, *,
+                threshold: float | None = None, doc_ids: list[str] | None = None, date_from: str | None = None,
+                date_to: str | None = None, speakers: list[str] | None = None) -> Coverage:
+    """Every document a wide search finds for ``query``, each asked alone: its passages from that
+    search scored as an answer is, and whether the found classifier says they answer (coverage.py)."""
+    cut = model.found_threshold if threshold is None else threshold
+    pool = searcher.search(query, k=COVERAGE_POOL, doc_ids=doc_ids, date_from=date_from, date_to=date_to,
+                           speakers=speakers)
+    by_doc: dict[str, list[Hit]] = {}
+    for h in pool:
+        by_doc.setdefault(h.doc_id, []).append(h)
+    # The best sentence of the whole pool, for the answer model's own rule for further sentences:
+    # a document addresses the question when its passages alone are answered (found) *and* its best
+    # sentence scores within SELECT_MARGIN of the pool's best, as an extra sentence of an answer must.
+    # Scores compared on one footing: every candidate of the pool scored together.
+    overall = score(searcher, query, pool, model) if pool else None
+    doc_best: dict[str, float] = {}
+    if overall is not None:
+        for d, sc in zip(overall.candidates.doc_ids, overall.scores.tolist()):
+            doc_best[d] = max(doc_best.get(d, float("-inf")), sc)
+    best = max(doc_best.values(), default=float("-inf"))
+    views: list[SourceView] = []
+    for doc_id, doc_hits in by_doc.items():
+        doc_hits = doc_hits[:PER_DOCUMENT_HITS]
+        doc = searcher.document(doc_id)
+        scored = score(searcher, query, doc_hits, model)
+        if scored is None:
+            views.append(source_view(doc_id, doc.title, doc.meta.date, doc.meta.published, doc_hits, [], 0.0, False))
+            continue
+        answers = (scored.found_probability >= cut
+                   and doc_best.get(doc_id, float("-inf")) >= best - model.select_margin)
+        rows = select(scored, SENTENCES_PER_SOURCE, model.select_margin) if answers else []
+        views.append(source_view(doc_id, doc.title, doc.meta.date, doc.meta.published, _rank_hits(scored),
+                                 [_sentence(searcher, scored, r) for r in rows], scored.found_probability,
+                                 answers and bool(rows)))
+    return build_coverage(query, views)
 
 
 def build_answer(searcher: Searcher, question: str, effective: str, hits: list[Hit], scored: Scored | None,
@@ -264,4 +310,4 @@ def verify(citation: Citation) -> Verification:
 
 
 __all__ = ["AnswerModel", "DEFAULT_MODEL", "FOUND_FEATURES", "SENTENCE_FEATURES", "Scored", "answer_question",
-           "build_answer", "rescore", "score", "select", "verify"]
+           "build_answer", "coverage_of", "rescore", "score", "select", "verify"]

@@ -34,10 +34,12 @@ def check_compatible(reader: IndexReader, *, weights_sha256: str, model_id: str)
     sentence splitter or schema than this policyqa and the given model use."""
     from ..ingest.chunking import TOKENIZER_NAME
     from .files import check_compatible as check
-    from .indexing import SEGMENTER
+    from .indexing import SEGMENTER, SEGMENTER_TURNS_ONLY
 
     info = reader.info()
+    # An index built with Settings(attribution=False) has the same sentences, only fewer speakers.
+    segmenter = info.segmenter if info.segmenter in (SEGMENTER, SEGMENTER_TURNS_ONLY) else SEGMENTER
     built = {"schema_version": info.schema_version, "tokenizer": info.tokenizer, "segmenter": info.segmenter,
              "model": {"id": info.model_id, "weights_sha256": info.weights_sha256}}
     check(built, weights_sha256=weights_sha256, model_id=model_id, tokenizer=TOKENIZER_NAME,
-          segmenter=SEGMENTER, chunking=None)
+          segmenter=segmenter, chunking=None)

@@ -18,7 +18,7 @@ from ..config import Settings
 from ..ingest.documents import iter_corpus_files, load_document, read_file
 from ..embedding import Embedder
 from ..errors import DocumentError, IndexBusyError, IndexCorruptError, IndexMissingError
-from ..ingest.attribution import ATTRIBUTION_VERSION, attribute_document
+from ..ingest.attribution import ATTRIBUTION_VERSION, attribute_document, turn_speakers
 from ..ingest.headers import header_text
 from ..sanitize import printable
 from ..schema import Document, FailedFile, IndexReport
@@ -28,6 +28,12 @@ from ..schema import Document, FailedFile, IndexReport
 # v3: Markdown wraps joined by the reader, chunks within one speaker turn; the attribution rules
 # version too, so that changed rules re-attribute every sentence.
 SEGMENTER = f"pysbd-0.3+lines-v3+attribution-{ATTRIBUTION_VERSION}"
+# Settings(attribution=False): the same sentences and chunks, speakers from turns only (evaluation).
+SEGMENTER_TURNS_ONLY = "pysbd-0.3+lines-v3+turns-only"
+
+
+def segmenter_for(settings: Settings) -> str:
+    return SEGMENTER if settings.attribution else SEGMENTER_TURNS_ONLY
 
 
 def build_index(paths: str | Path | list[str | Path] | None = None, index_dir: str | Path | None = None, *,
@@ -93,7 +99,7 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
         try:
             old_gen = store.read_current(index_dir)
             manifest = store.read_manifest(old_gen)
-            if not _built_by_older_code(manifest):
+            if not _built_by_older_code(manifest, settings):
                 # Cheap (no FAISS import): damage means a rebuild, never "index unchanged".
                 store.validate_generation(old_gen, manifest)
         except IndexMissingError:
@@ -101,7 +107,7 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
         except IndexCorruptError as exc:
             old_gen = manifest = None
             rebuilt_because = f"the index was damaged ({exc}); everything was re-embedded"
-    if manifest is not None and _built_by_older_code(manifest):
+    if manifest is not None and _built_by_older_code(manifest, settings):
         # Our own segmenter or layout changed: nothing the user chose differs, so rebuild rather
         # than make every upgrade fail. (Another model or chunk setting still raises below.)
         rebuilt_because = (f"index was built by an older policyqa (segmenter {manifest.get('segmenter')}, "
@@ -112,7 +118,7 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
         if manifest is not None:
             store.check_compatible(manifest, weights_sha256=embedder.weights_sha256,
                                    model_id=embedder.model_id, tokenizer=TOKENIZER_NAME,
-                                   segmenter=SEGMENTER, chunking=settings.chunking)
+                                   segmenter=segmenter_for(settings), chunking=settings.chunking)
         old_hashes: dict[str, str] = manifest["documents"] if manifest else {}
 
         # 1. Which files changed: a hash of the bytes decides, nothing is parsed for unchanged files.
@@ -198,7 +204,7 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
         parts = [p for p in parts if not (p.name in deleted and deleted[p.name].chunks.all())]
         manifest_out = store.make_manifest(
             model_id=embedder.model_id, weights_sha256=embedder.weights_sha256, dim=embedder.dim,
-            max_seq_length=embedder.max_seq_length, tokenizer=TOKENIZER_NAME, segmenter=SEGMENTER,
+            max_seq_length=embedder.max_seq_length, tokenizer=TOKENIZER_NAME, segmenter=segmenter_for(settings),
             chunking=settings.chunking, documents=dict(sorted(documents.items())),
             roots=[str(r.resolve()) for r in roots], counts={})
         try:
@@ -376,10 +382,10 @@ def _copy_live(index_dir: Path, names: list[str], locations: dict[str, str], dim
         chunk_headers=np.asarray(chunk_headers, dtype=np.int32))
 
 
-def _built_by_older_code(manifest: dict) -> bool:
+def _built_by_older_code(manifest: dict, settings: Settings) -> bool:
     from ..config import SCHEMA_VERSION
 
-    return (manifest.get("segmenter") != SEGMENTER or manifest.get("tokenizer") != TOKENIZER_NAME
+    return (manifest.get("segmenter") != segmenter_for(settings) or manifest.get("tokenizer") != TOKENIZER_NAME
             or manifest.get("schema_version") != SCHEMA_VERSION)
 
 
@@ -414,7 +420,7 @@ def _assemble(sources: dict[str, store.IndexFiles], updated: set[str], loaded: l
             new_chunk_texts.append(c.text)
         # Who says each sentence: a transcript's turn, a remarks page's speaker, or the subject of
         # reported speech in a readout (ingest/attribution.py).
-        said = attribute_document(doc, [(s.start, s.end) for s in segs])
+        said = (attribute_document if settings.attribution else turn_speakers)(doc, [(s.start, s.end) for s in segs])
         for seq, (s, a) in enumerate(zip(segs, said)):
             segment_rows.append((doc.doc_id, seq, s.start, s.end, s.n_tokens, a.speaker, a.how))
             new_seg_texts.append(s.text)

@@ -7,6 +7,7 @@ stderr.
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import os
 import sys
@@ -48,6 +49,12 @@ CSS = """
   font-size: 0.92em; max-height: 16em; overflow-y: auto; }
 #pqa-sources mark { background: #ffe58a; color: #000; padding: 0 1px; }
 #pqa-sources .pqa-note { font-style: italic; }
+#pqa-compare table { width: 100%; font-size: 0.9em; border-collapse: collapse; }
+#pqa-compare td, #pqa-compare th { border-bottom: 1px solid var(--border-color-primary); padding: 4px;
+  vertical-align: top; text-align: left; }
+#pqa-compare .pqa-meta { font-size: 0.85em; opacity: 0.8; }
+#pqa-compare .pqa-silent-row { opacity: 0.6; }
+#pqa-compare .pqa-differ { color: #b00020; }
 """
 
 
@@ -74,6 +81,22 @@ def ask(live: LiveIndex, question: str, turns: list[Turn], doc_ids: list[str] | 
         return Turn(question, answer, view)
     except Exception as exc:
         return Turn(question, None, None, error=_readable(exc))
+
+
+def compare_sources(live: LiveIndex, turns: list[Turn], doc_ids: list[str] | None = None, date_from: str = "",
+                    date_to: str = "") -> str:
+    """The "Sources compared" view (render.coverage_html) for the last answered question: its
+    effective query (a follow-up already resolved) asked of every relevant document in turn."""
+    last = next((t for t in reversed(turns) if t.answer is not None), None)
+    if last is None or last.answer is None:
+        return '<div class="pqa-compare pqa-empty">Ask a question first.</div>'
+    try:
+        filters = _filters(doc_ids, date_from, date_to)
+        with live.use() as retriever:
+            answer = retriever.ask(last.answer.effective_query, coverage=True, **filters)
+        return render.coverage_html(answer.coverage)
+    except Exception as exc:
+        return f'<div class="pqa-compare pqa-error">{html.escape(_readable(exc))}</div>'
 
 
 def add_files(live: LiveIndex, payload: Any, policy: UploadPolicy, upload_dir: str) -> tuple[UploadOutcome, ...]:
@@ -245,6 +268,12 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *,
                 sources = gr.HTML("<div class='pqa-sources pqa-empty'>Sources of the answer appear here, "
                                   "with each quoted sentence highlighted in its passage.</div>",
                                   elem_id="pqa-sources", max_height=700, js_on_load=None)
+                with gr.Accordion("Sources compared", open=False, elem_id="pqa-compare-box"):
+                    compare_btn = gr.Button("Compare the sources on the last question", size="sm",
+                                            elem_id="pqa-compare-btn")
+                    compare_html = gr.HTML("<div class='pqa-compare pqa-empty'>Every document that addresses "
+                                           "the question, by date, and those that say nothing on it.</div>",
+                                           elem_id="pqa-compare")
                 with gr.Accordion("Filters", open=False):
                     doc_filter = gr.Dropdown(choices=list(live.status().index.documents), multiselect=True,
                                              label="Only these documents", elem_id="pqa-docs")
@@ -271,6 +300,8 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *,
         reask_btn.click(on_reask, reasked, api_name="reask", **answering)
         effective.submit(on_reask, reasked, api_visibility="private", **answering)
         chat.select(on_select, [turns], [sources, effective, md_box], api_visibility="private")
+        compare_btn.click(lambda t, d, f, to: compare_sources(live, t, d, f, to), [turns, doc_filter, date_from, date_to],
+                          [compare_html], api_visibility="private", concurrency_limit=4, concurrency_id="answer")
         for clear in (clear_btn.click, chat.clear):
             clear(on_clear, None, [chat, turns, sources, effective, md_box], api_visibility="private")
         if uploads:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..ingest.documents import iso_date
-from ..schema import Answer, Citation, Hit
+from ..schema import Answer, AnswerSentence, Citation, Coverage, Hit
 
 if TYPE_CHECKING:
     from .live_index import LiveStatus
@@ -109,12 +109,19 @@ def chat_markdown(answer: Answer, sources: list[Source]) -> str:
         return "\n".join(lines)
     number = _numbers(sources)
     for s in answer.sentences:
-        lines += [f"{md_escape(s.text)} **\\[{number[s.citation.chunk_id]}\\]**", ""]
+        lines += [_quote_md(s, number[s.citation.chunk_id]), ""]
     if answer.figures:
         lines += _figures_table(answer, number) + [""]
     lines.append("Sources: " + "; ".join(f"\\[{src.number}\\] {_dated(src.citation.title, src.citation.date)}"
                                           for src in sources))
     return "\n".join(lines)
+
+
+def _quote_md(s: AnswerSentence, n: int) -> str:
+    """A quoted sentence in the chat, led by who says it (turn, remarks, reported speech, quote)
+    when that is known, so that a reader never takes a reported claim for the page's own."""
+    who = f"**{md_escape(s.citation.speaker)}:** " if s.citation.speaker else ""
+    return f"{who}{md_escape(s.text)} **\\[{n}\\]**"
 
 
 def _dated(title: str, date: str | None) -> str:
@@ -301,3 +308,49 @@ def _built(stamp: str) -> str:
     except ValueError:
         return stamp or "unknown"
     return built.strftime("%Y-%m-%d %H:%M UTC%z").replace("UTC+0000", "UTC")
+
+
+# ---- sources compared -------------------------------------------------------------------
+
+def coverage_html(coverage: Coverage | None) -> str:
+    """The "Sources compared" view: every relevant document in date order, each with its best
+    sentence and speaker or "says nothing on it"; figures side by side (differing values flagged);
+    statements of opposite polarity flagged "sources differ". Every sentence escaped and cited."""
+    e = html.escape
+    if coverage is None or not coverage.sources:
+        return '<div class="pqa-compare pqa-empty">No documents to compare.</div>'
+
+    def cite(c: Citation) -> str:
+        page = f", p. {c.page}" if c.page else ""
+        return f'<span class="pqa-meta">{e(c.doc_id)}{e(page)}, characters {c.start}–{c.end}</span>'
+
+    rows = []
+    for src in coverage.sources:
+        when = e(src.published or "undated")
+        if src.addresses:
+            best = src.sentences[0]
+            who = f'<b class="pqa-speaker">{e(best.citation.speaker)}</b>: ' if best.citation.speaker else ""
+            said = f"{who}“{e(best.text)}”<br>{cite(best.citation)}"
+        else:
+            said = '<i class="pqa-silent">says nothing on it</i>'
+        rows.append(f'<tr class="{"pqa-addresses" if src.addresses else "pqa-silent-row"}" '
+                    f'data-doc-id="{e(src.doc_id, quote=True)}"><td>{when}</td><td>{e(src.title)}</td>'
+                    f"<td>{said}</td></tr>")
+    out = [f'<div class="pqa-compare"><p class="pqa-note">{len(coverage.addressing)} documents address the '
+           f"question, {len(coverage.silent)} relevant ones say nothing on it (by date).</p>"
+           '<table class="pqa-timeline"><tr><th>Date</th><th>Document</th><th>What it says</th></tr>'
+           + "".join(rows) + "</table>"]
+    for comp in coverage.figures:
+        flag = ' <b class="pqa-differ">sources differ</b>' if comp.differs else ""
+        cells = "".join(f"<tr><td><b>{e(c.figure.value)}</b></td><td>{e(c.published or 'undated')}</td>"
+                        f"<td>{e(c.title)}<br>{cite(c.figure.sentence.citation)}</td></tr>" for c in comp.cells)
+        label = comp.measure or "Figures"
+        unit = f" ({comp.unit})" if comp.unit and comp.unit != comp.measure else ""
+        out.append(f'<h4 class="pqa-figures-compared">{e(label)}{e(unit)} across sources{flag}</h4>'
+                   f'<table class="pqa-figure-table"><tr><th>Value</th><th>Date</th><th>Source</th></tr>{cells}</table>')
+    for d in coverage.disagreements:
+        sides = "".join(f"<li>{e(a.citation.speaker) + ': ' if a.citation.speaker else ''}“{e(a.text)}” "
+                        f"— {e(a.citation.title)} {cite(a.citation)}</li>" for a in (d.first, d.second))
+        out.append(f'<div class="pqa-disagreement"><b class="pqa-differ">Sources differ</b> '
+                   f"(about: {e(d.subject)})<ul>{sides}</ul></div>")
+    return "".join(out) + "</div>"
