@@ -19,6 +19,13 @@ from typing import Any
 
 # Before gradio is imported: otherwise it checks its version and sends analytics to outside hosts.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# Gradio's queue keeps a record of the last 10,000 events for its monitoring page (off here) and,
+# after every event, summarises them all with pandas: 11% of the server's time under
+# scripts/load_chat.py after a few thousand answers, and growing with every answer up to 10,000.
+# One record, and a summary practically never recomputed, keep that cost flat (read by
+# gradio.queueing.Queue when demo.queue() creates it; an operator's own setting wins).
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
 
 from . import render  # noqa: E402
 from .config import Settings  # noqa: E402
