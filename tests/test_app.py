@@ -391,7 +391,8 @@ def test_build_app_exposes_chat_upload_and_status_endpoints(live):
     fns = {f.api_name: f for f in demo.fns.values()}
     for name in ("chat", "reask"):  # answers: a queue of their own, N at a time, wire-form outputs
         assert fns[name].concurrency_limit == 3 and fns[name].concurrency_id == "answer"
-        assert fns[name].postprocess is False and not fns[name].types_generator
+        assert fns[name].preprocess is False and fns[name].postprocess is False
+        assert not fns[name].types_generator
     assert fns["add_articles"].concurrency_id == "upload" and fns["add_articles"].concurrency_limit == 1
     ticks = [f for f in demo.fns.values() if f.name == "on_tick"]
     assert ticks and all(f.queue is False for f in ticks)  # status polls stay out of the answers' queue
@@ -417,6 +418,13 @@ def test_the_answer_event_sends_only_the_new_turn_however_long_the_conversation(
     # nothing asked: no reply, nothing else touched
     reply, *rest = chat("   ", turns, [], "", "")
     assert reply == [] and all(isinstance(r, dict) and r.get("__type__") == "update" for r in rest)
+    # The inputs come as any client sent them (no Gradio preprocess): not text is nothing asked,
+    # and a filter of the wrong shape is the library's message, never a traceback.
+    assert chat(123, turns, {"a": 1}, 5, None)[0] == []
+    reply, turns2, *_ = chat("How many countries attended?", turns, [1, 2], ["2023"], {"x": 1})
+    assert reply[1]["content"][0]["text"].startswith("⚠ document ids must be plain text") and len(turns2) == 4
+    reply, *_ = chat("How many countries attended?", turns, {"summit.md": 1}, 2023, [])
+    assert "28 countries" in reply[1]["content"][0]["text"]  # shapes that are no filter are no filter
 
 
 def test_the_status_poll_is_cheap_and_sends_nothing_when_nothing_changed(live, small_corpus, monkeypatch):

@@ -198,12 +198,16 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *, uploads
     import gradio as gr
     from gradio.utils import get_upload_folder
 
-    def on_ask(question: str, turns: list[Turn], doc_ids: list[str], date_from: str, date_to: str,
+    def on_ask(question: Any, turns: list[Turn], doc_ids: Any, date_from: Any, date_to: Any,
                literal: bool = False):  # type: ignore[no-untyped-def]
-        question = (question or "").strip()
+        # The inputs arrive as the client sent them (these events skip Gradio's preprocess): any
+        # JSON. Text that is not text counts as empty; the library checks the rest.
+        question = question.strip() if isinstance(question, str) else ""
         if not question:  # nothing asked (or a second Enter while the page waits): no reply
             return [], gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        turn = ask(live, question, turns, doc_ids, date_from, date_to, literal=literal)
+        turn = ask(live, question, turns, doc_ids if isinstance(doc_ids, list) else None,
+                   date_from if isinstance(date_from, str) else "", date_to if isinstance(date_to, str) else "",
+                   literal=literal)
         return (turn_messages(turn), turns + [turn]) + _panels(turn)
 
     def on_reask(query: str, turns: list[Turn], doc_ids: list[str], date_from: str,
@@ -304,9 +308,10 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *, uploads
 
         answering: dict[str, Any] = dict(
             outputs=[reply, turns, sources, effective, md_box], show_progress="hidden",
-            # The outputs are made in their wire form above (chat_message, _panels): Gradio's
-            # postprocess would only repeat it, one thread hand-off per output.
-            postprocess=False, concurrency_limit=answer_slots, concurrency_id="answer")
+            # The outputs are made in their wire form above (chat_message, _panels) and on_ask
+            # takes the inputs as sent: Gradio's pre- and postprocess would only repeat that work,
+            # with one thread hand-off per input and per output.
+            preprocess=False, postprocess=False, concurrency_limit=answer_slots, concurrency_id="answer")
         for trigger, source, handler, name in ((question.submit, question, on_ask, "chat"),
                                                (ask_btn.click, question, on_ask, None),
                                                (reask_btn.click, effective, on_reask, "reask"),
