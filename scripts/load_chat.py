@@ -27,6 +27,7 @@ target; quote its figures with the load average it prints (other jobs on the mac
 from __future__ import annotations
 
 import argparse
+import http.client
 import itertools
 import json
 import os
@@ -167,47 +168,72 @@ class App:
 
 
 class Page:
-    """One browser tab: its own session, and the requests the page makes for each event."""
+    """One browser tab: its own session, and the requests the page makes for each event, on one
+    kept-alive connection (http.client: a fraction of httpx's CPU a request, and every
+    millisecond this client spends is one the server does not get on this machine)."""
 
     def __init__(self, app: App) -> None:
-        import httpx
-
+        u = urlparse(app.url)
         self.app = app
-        self.http = httpx.Client(timeout=120)
+        self.conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port or 80, timeout=120)
         self.new_session()
 
     def new_session(self) -> None:  # "New conversation" as a fresh tab: empty chat state
         self.session = uuid.uuid4().hex[:11]
 
+    def _send(self, method: str, path: str, body: dict | None = None) -> http.client.HTTPResponse:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: reconnect once
+            try:
+                self.conn.request(method, urlparse(self.app.url).path + path, body=data, headers=headers)
+                return self.conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.conn.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _json(self, method: str, path: str, body: dict | None = None) -> Any:
+        r = self._send(method, path, body)
+        text = r.read()
+        if r.status != 200:
+            raise EventError(f"{path} {r.status}: {text[:200]!r}")
+        return json.loads(text)
+
     def queued(self, fn: str, data: list) -> list:  # type: ignore[type-arg]
         """An event through the queue: join, then read the session's stream until it completes."""
-        base = self.app.url + "gradio_api/"
-        r = self.http.post(base + "queue/join", json={"data": data, "fn_index": self.app.fn[fn],
-                                                       "session_hash": self.session, "event_data": None,
-                                                       "trigger_id": None})
-        if r.status_code != 200:
-            raise EventError(f"join {r.status_code}: {r.text[:200]}")
-        event_id = r.json()["event_id"]
-        with self.http.stream("GET", base + "queue/data", params={"session_hash": self.session}) as stream:
-            for line in stream.iter_lines():
+        event_id = self._json("POST", "gradio_api/queue/join", {
+            "data": data, "fn_index": self.app.fn[fn], "session_hash": self.session, "event_data": None,
+            "trigger_id": None})["event_id"]
+        r = self._send("GET", f"gradio_api/queue/data?session_hash={self.session}")
+        out: list | None = None  # type: ignore[type-arg]
+        error = "the event stream ended before the answer"
+        try:
+            if r.status != 200:
+                raise EventError(f"queue/data {r.status}: {r.read()[:200]!r}")
+            for raw in r:  # the stream ends after the session's last pending event (close_stream)
+                line = raw.decode("utf-8", "replace")
                 if not line.startswith("data:"):
                     continue
                 msg = json.loads(line[5:])
                 if msg.get("msg") == "process_completed" and msg.get("event_id") == event_id:
-                    if not msg.get("success"):
-                        raise EventError(str(msg.get("output"))[:300])
-                    return msg["output"]["data"]
-                if msg.get("msg") in ("unexpected_error", "close_stream"):
-                    raise EventError(f"stream ended: {str(msg)[:300]}")
-        raise EventError("stream closed before the answer")
+                    if msg.get("success"):
+                        out = msg["output"]["data"]
+                    else:
+                        error = str(msg.get("output"))[:300]
+                elif msg.get("msg") == "unexpected_error":
+                    error = f"stream error: {str(msg)[:300]}"
+        finally:
+            r.close()
+        if out is None:
+            raise EventError(error)
+        return out
 
     def direct(self, fn: str, data: list) -> list:  # type: ignore[type-arg]
         """An event outside the queue (the page's status poll): one POST."""
-        r = self.http.post(self.app.url + "gradio_api/run/predict",
-                           json={"data": data, "fn_index": self.app.fn[fn], "session_hash": self.session})
-        if r.status_code != 200:
-            raise EventError(f"poll {r.status_code}: {r.text[:200]}")
-        return r.json()["data"]
+        return self._json("POST", "gradio_api/run/predict",
+                          {"data": data, "fn_index": self.app.fn[fn], "session_hash": self.session})["data"]
 
     def ask(self, question: str) -> tuple[str, str]:
         """(the answer's chat text, the sources panel's HTML)."""
@@ -222,7 +248,7 @@ class Page:
         self.direct("on_tick", [None])
 
     def close(self) -> None:
-        self.http.close()
+        self.conn.close()
 
 
 # ---- users ------------------------------------------------------------------------------
@@ -333,7 +359,10 @@ def upload_and_wait(app: App, article: tuple[str, str, str, str]) -> dict[str, A
         name = f"{stem}-{uuid.uuid4().hex[:6]}.md"
         before = page.queued("index_status", [])[0]["builds"]
         started = time.time()
-        r = page.http.post(app.url + "gradio_api/upload", files={"files": (name, text.encode(), "text/markdown")})
+        import httpx  # multipart, once per upload
+
+        r = httpx.post(app.url + "gradio_api/upload", files={"files": (name, text.encode(), "text/markdown")},
+                       timeout=60)
         r.raise_for_status()
         path = r.json()[0]
         out = page.queued("add_articles", [[{"path": path, "orig_name": name,
