@@ -32,7 +32,6 @@ from .config import Settings  # noqa: E402
 from .errors import IndexBusyError, PolicyQAError  # noqa: E402
 from .live_index import LiveIndex  # noqa: E402
 from .sanitize import check_date, printable  # noqa: E402
-from .schema import Answer  # noqa: E402
 from .uploads import UploadOutcome, UploadPolicy, save_uploads  # noqa: E402
 
 ENV_AUTH = "POLICYQA_AUTH"
