@@ -154,17 +154,20 @@ class App:
     url: str  # ends with /
     fn: dict[str, int]  # api name (or handler name) -> fn index
     poll_s: float  # the page's status poll interval
+    queued: set[str] = field(default_factory=set)  # the names of the events that go through the queue
 
     @classmethod
     def read(cls, url: str, http: Any) -> "App":
         config = http.get(url + "config", timeout=30).json()
-        fn = {}
+        fn, queued = {}, set()
         for dep in config["dependencies"]:
             for key in (dep.get("api_name"), dep.get("name")):
                 if key and key not in fn:
                     fn[key] = dep["id"]
+                    if dep.get("queue", True):
+                        queued.add(key)
         timers = [c["props"].get("value") for c in config["components"] if c.get("type") == "timer"]
-        return cls(url, fn, float(timers[0]) if timers else 0.0)
+        return cls(url, fn, float(timers[0]) if timers else 0.0, queued)
 
 
 class Page:
@@ -237,15 +240,18 @@ class Page:
 
     def ask(self, question: str) -> tuple[str, str]:
         """(the answer's chat text, the sources panel's HTML)."""
-        # outputs: the new turn's messages, the chat state (None on the wire), sources, query, Markdown
-        reply, _, sources, *_ = self.queued("chat", [question, None, [], "", ""])
+        out = self.queued("chat", [question, None, [], "", ""])
+        if isinstance(out[0], list):  # the new turn's messages, chat state (None), sources, query, Markdown
+            reply, sources = out[0], out[2]
+        else:  # a server from before the reply held one turn (for before/after figures): the whole chat
+            reply, sources = out[1][-2:], out[3]
         said = "".join(part.get("text", "") for part in reply[-1]["content"]) if reply else ""
         if not said or said.startswith("⚠"):
             raise EventError(f"{question!r}: {said[:200]!r}")
         return said, sources if isinstance(sources, str) else ""
 
     def poll(self) -> None:
-        self.direct("on_tick", [None])
+        (self.queued if "on_tick" in self.app.queued else self.direct)("on_tick", [None])
 
     def close(self) -> None:
         self.conn.close()
