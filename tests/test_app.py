@@ -540,3 +540,24 @@ def test_sources_panel_shows_the_speaker_and_the_span_in_the_source_file():
     # no speaker and no source span (a PDF or HTML citation): nothing extra is shown
     plain = view(found_answer())
     assert "Speaker:" not in plain.sources and "source chars" not in plain.sources
+
+
+def test_the_queue_polls_calmly_and_an_absent_matplotlib_fails_at_once(live):
+    import importlib.util
+    import sys
+
+    from policyqa.app import PROGRESS_POLL_S, QUEUE_POLL_S, _calm_queue, _no_matplotlib_probe, build_app
+
+    demo = build_app(live).queue()
+    _calm_queue(demo)
+    assert demo._queue.sleep_when_free == QUEUE_POLL_S and QUEUE_POLL_S > 0.001
+    assert demo._queue.progress_update_sleep_when_free == PROGRESS_POLL_S
+    if importlib.util.find_spec("matplotlib") is not None:
+        pytest.skip("matplotlib is installed: nothing to record")
+    try:
+        _no_matplotlib_probe()
+        assert sys.modules["matplotlib"] is None
+        with pytest.raises(ImportError):
+            import matplotlib  # noqa: F401
+    finally:
+        sys.modules.pop("matplotlib", None)
