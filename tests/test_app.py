@@ -445,10 +445,21 @@ def test_the_status_poll_is_cheap_and_sends_nothing_when_nothing_changed(live, s
     assert unchanged.get("__type__") == "update" and len(unchanged) == 1  # gr.skip(): nothing is sent
     monkeypatch.undo()
 
+    import threading
+
+    import policyqa.live_index as live_index
+
+    gate, build = threading.Event(), live_index.build_index
+
+    def held_build(*args, **kwargs):  # type: ignore[no-untyped-def]
+        gate.wait(120)  # the build runs while the page polls, however fast the machine
+        return build(*args, **kwargs)
+    monkeypatch.setattr(live_index, "build_index", held_build)
     (small_corpus / "lake.md").write_text(LAKE, encoding="utf-8")
     live.reindex(["lake.md"])
     status_md, docs, seen2, poll = tick(seen)
     assert "Indexing" in status_md and poll.value == BUSY_POLL_S  # polled quickly while it runs
+    gate.set()
     assert live.wait_idle(180)
     status_md, docs, seen3, poll = tick(seen2)
     assert "4 documents" in status_md and "lake.md" in docs["choices"] and poll.value == IDLE_POLL_S
