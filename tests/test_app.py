@@ -319,10 +319,46 @@ def test_ask_passes_history_and_filters_and_turns_errors_into_messages(capsys):
     boom = ask(FakeLive(RuntimeError("secret internals")), "q", [])
     assert boom.error.startswith("something went wrong (RuntimeError)") and "secret" not in boom.error
     assert "Traceback" in capsys.readouterr().err  # the details go to the server log only
-    chat = messages([first, boom], waiting="next?")
-    assert [m["role"] for m in chat] == ["user", "assistant"] * 3
-    assert chat[3]["content"].startswith("⚠ something went wrong") and "Searching" in chat[5]["content"]
+    # An error turn is shown but is no history: the next question follows up the last answer.
+    ask(live, "and when?", [first, boom])
+    assert [m["content"] for m in live.retriever.calls[-1][1]][0] == "How many countries?"
+    assert len(live.retriever.calls[-1][1]) == 2
+    chat = messages([first, boom])
+    assert [m["role"] for m in chat] == ["user", "assistant"] * 2
+    assert chat[3]["content"][0]["text"].startswith("⚠ something went wrong")
     assert isinstance(second, Turn)
+
+
+def test_a_turn_keeps_a_few_strings_not_the_answer():
+    """A session's state lives as long as its page: it holds what the page and follow-ups need."""
+    import dataclasses
+
+    from policyqa.web.app import ask
+
+    answer = found_answer()
+    turn = ask(FakeLive(answer), "How many countries?", [])
+    assert turn.effective == answer.effective_query
+    assert turn.said == " ".join(s.text for s in answer.sentences)
+    for f in dataclasses.fields(turn):
+        value = getattr(turn, f.name)
+        assert isinstance(value, str) or value is None or f.name == "view", f.name
+    assert all(isinstance(getattr(turn.view, f.name), str) for f in dataclasses.fields(turn.view))
+    not_found = Answer(question="q", effective_query="q", found=False, sentences=(), related=(hit(),))
+    assert ask(FakeLive(not_found), "q", []).said == "Not found."
+
+
+def test_chat_messages_are_in_the_form_the_chatbot_postprocess_gives():
+    """The answer event skips Gradio's postprocess, so its messages must already be in that form."""
+    import gradio as gr
+
+    from policyqa.web.app import ask, turn_messages
+
+    turn = ask(FakeLive(found_answer()), "  1. How *many* countries?\n", [])
+    ours = turn_messages(turn)
+    theirs = gr.Chatbot().postprocess([{"role": "user", "content": turn_messages(turn)[0]["content"][0]["text"]},
+                                       {"role": "assistant", "content": turn.view.chat}]).model_dump()
+    assert ours == theirs
+    assert ours[0]["content"][0]["text"] == "1\\. How \\*many\\* countries?"
 
 
 def test_add_files_accepts_only_files_from_the_upload_folder(tmp_path):
@@ -349,9 +385,85 @@ def test_add_files_accepts_only_files_from_the_upload_folder(tmp_path):
 def test_build_app_exposes_chat_upload_and_status_endpoints(live):
     from policyqa.web.app import build_app
 
-    demo = build_app(live)
+    demo = build_app(live, answer_slots=3)
     names = {d.get("api_name") for d in demo.config["dependencies"]}
     assert {"chat", "reask", "add_articles", "index_status"} <= names
+    fns = {f.api_name: f for f in demo.fns.values()}
+    for name in ("chat", "reask"):  # answers: a queue of their own, N at a time, wire-form outputs
+        assert fns[name].concurrency_limit == 3 and fns[name].concurrency_id == "answer"
+        assert fns[name].preprocess is False and fns[name].postprocess is False
+        assert not fns[name].types_generator
+    assert fns["add_articles"].concurrency_id == "upload" and fns["add_articles"].concurrency_limit == 1
+    ticks = [f for f in demo.fns.values() if f.name == "on_tick"]
+    assert ticks and all(f.queue is False for f in ticks)  # status polls stay out of the answers' queue
+
+
+def handler(demo, name):  # type: ignore[no-untyped-def]
+    return next(f.fn for f in demo.fns.values() if f.api_name == name)
+
+
+def test_the_answer_event_sends_only_the_new_turn_however_long_the_conversation(live):
+    from policyqa.web.app import build_app
+
+    chat = handler(build_app(live), "chat")
+    turns: list = []
+    for question in ["How many countries attended the summit?", "And did China sign?",
+                     "How much does tuition cost in the Netherlands?"]:
+        reply, turns, sources, effective, markdown = chat(question, turns, [], "", "")
+        assert [m["role"] for m in reply] == ["user", "assistant"]  # this turn's two messages only
+        assert reply[0]["content"][0]["text"] == question
+    assert len(turns) == 3 and "Netherlands" in effective and "€2,314" in reply[1]["content"][0]["text"]
+    assert "class=\"pqa-source\"" in sources and markdown.startswith("**Q:**") and not markdown.endswith("\n")
+    assert "China" in turns[1].effective and "summit" in turns[1].effective.lower()  # the follow-up was resolved
+    # nothing asked: no reply, nothing else touched
+    reply, *rest = chat("   ", turns, [], "", "")
+    assert reply == [] and all(isinstance(r, dict) and r.get("__type__") == "update" for r in rest)
+    # The inputs come as any client sent them (no Gradio preprocess): not text is nothing asked,
+    # and a filter of the wrong shape is the library's message, never a traceback.
+    assert chat(123, turns, {"a": 1}, 5, None)[0] == []
+    reply, turns2, *_ = chat("How many countries attended?", turns, [1, 2], ["2023"], {"x": 1})
+    assert reply[1]["content"][0]["text"].startswith("⚠ document ids must be plain text") and len(turns2) == 4
+    reply, *_ = chat("How many countries attended?", turns, {"summit.md": 1}, 2023, [])
+    assert "28 countries" in reply[1]["content"][0]["text"]  # shapes that are no filter are no filter
+
+
+def test_the_status_poll_is_cheap_and_sends_nothing_when_nothing_changed(live, small_corpus, monkeypatch):
+    from policyqa.web.app import BUSY_POLL_S, IDLE_POLL_S, build_app
+    from policyqa.query.retriever import Retriever
+
+    demo = build_app(live)
+    tick = next(f.fn for f in demo.fns.values() if f.name == "on_tick")
+    status_md, docs, seen, poll = tick((-1, -1))  # a page that has shown nothing yet
+    assert "3 documents" in status_md and docs["choices"] == ["fees.txt", "rivers.md", "summit.md"]
+    assert poll.value == IDLE_POLL_S
+
+    def no_scan(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("a status poll read the document ids")
+    monkeypatch.setattr(Retriever, "doc_ids", no_scan)
+    monkeypatch.setattr(Retriever, "status", no_scan)
+    unchanged = tick(seen)
+    assert unchanged.get("__type__") == "update" and len(unchanged) == 1  # gr.skip(): nothing is sent
+    monkeypatch.undo()
+
+    import threading
+
+    import policyqa.web.live_index as live_index
+
+    gate, build = threading.Event(), live_index.build_index
+
+    def held_build(*args, **kwargs):  # type: ignore[no-untyped-def]
+        gate.wait(120)  # the build runs while the page polls, however fast the machine
+        return build(*args, **kwargs)
+    monkeypatch.setattr(live_index, "build_index", held_build)
+    (small_corpus / "lake.md").write_text(LAKE, encoding="utf-8")
+    live.reindex(["lake.md"])
+    status_md, docs, seen2, poll = tick(seen)
+    assert "Indexing" in status_md and poll.value == BUSY_POLL_S  # polled quickly while it runs
+    gate.set()
+    assert live.wait_idle(180)
+    status_md, docs, seen3, poll = tick(seen2)
+    assert "4 documents" in status_md and "lake.md" in docs["choices"] and poll.value == IDLE_POLL_S
+    assert tick(seen3).get("__type__") == "update"
 
 
 # ---- the serve command ------------------------------------------------------------------
@@ -439,3 +551,24 @@ def test_sources_panel_shows_the_speaker_and_the_span_in_the_source_file():
     # no speaker and no source span (a PDF or HTML citation): nothing extra is shown
     plain = view(found_answer())
     assert "Speaker:" not in plain.sources and "source chars" not in plain.sources
+
+
+def test_the_queue_polls_calmly_and_an_absent_matplotlib_fails_at_once(live):
+    import importlib.util
+    import sys
+
+    from policyqa.web.app import PROGRESS_POLL_S, QUEUE_POLL_S, _calm_queue, _no_matplotlib_probe, build_app
+
+    demo = build_app(live).queue()
+    _calm_queue(demo)
+    assert demo._queue.sleep_when_free == QUEUE_POLL_S and QUEUE_POLL_S > 0.001
+    assert demo._queue.progress_update_sleep_when_free == PROGRESS_POLL_S
+    if importlib.util.find_spec("matplotlib") is not None:
+        pytest.skip("matplotlib is installed: nothing to record")
+    try:
+        _no_matplotlib_probe()
+        assert sys.modules["matplotlib"] is None
+        with pytest.raises(ImportError):
+            import matplotlib  # noqa: F401
+    finally:
+        sys.modules.pop("matplotlib", None)

@@ -327,6 +327,42 @@ def call(server: Server, api: str, data: list) -> tuple[str, object]:  # type: i
     return lines[last].removeprefix("event: "), json.loads(payload)
 
 
+def page_event(server: Server, session: str, fn: str, data: list) -> list:  # type: ignore[type-arg]
+    """One event as the page sends it: a queue join, then the session's event stream (sse_v3)."""
+    import json
+
+    import httpx
+
+    config = httpx.get(server.url + "config", timeout=30).json()
+    fn_index = next(d["id"] for d in config["dependencies"] if fn in (d.get("api_name"), d.get("name")))
+    base = server.url + "gradio_api/"
+    event = httpx.post(base + "queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session},
+                       timeout=30).json()["event_id"]
+    with httpx.stream("GET", base + "queue/data", params={"session_hash": session}, timeout=120) as stream:
+        for line in stream.iter_lines():
+            msg = json.loads(line[5:]) if line.startswith("data:") else {}
+            if msg.get("msg") == "process_completed" and msg.get("event_id") == event:
+                assert msg["success"], msg
+                return msg["output"]["data"]
+    raise AssertionError("the event stream ended without the answer")
+
+
+def test_each_answer_sends_only_its_own_turn_and_follow_ups_use_the_session(server):
+    """What the page receives per answer stays the size of one turn; the conversation lives in the
+    session's state on the server (a follow-up is resolved against it) and is never sent back."""
+    session = "t" + os.urandom(5).hex()
+    for question in ["How many countries attended the AI Safety Summit?", "And did China sign the declaration?"]:
+        reply, state, sources, effective, markdown = page_event(server, session, "chat", [question, None, [], "", ""])
+        assert [m["role"] for m in reply] == ["user", "assistant"] and state is None
+        assert "\\[1\\]" in reply[1]["content"][0]["text"] and "pqa-source" in sources
+    assert "Summit" in effective and effective.startswith("And did China sign the declaration?")
+    assert markdown.startswith("**Q:** And did China sign the declaration?")
+    # Another session has its own (empty) conversation: the same follow-up is searched as written.
+    reply, _, _, effective, _ = page_event(server, "u" + os.urandom(5).hex(), "chat",
+                                           ["And did China sign the declaration?", None, [], "", ""])
+    assert effective == "And did China sign the declaration?"
+
+
 def test_upload_refusals_over_http(server, tmp_path):
     import httpx
 

@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-auth", action="store_true", help="allow a non-loopback --host without a password")
     sp.add_argument("--max-upload-mb", type=float, default=20.0, help="largest file accepted by upload "
                     "(default 20)")
+    sp.add_argument("--answer-slots", type=int, default=None, metavar="N",
+                    help="answers computed at once; more questions wait in a first-come queue (default: "
+                    "the measured best for a small machine, see the README)")
     common(sp)
 
     sp = sub.add_parser("status", help="what the index holds and what built it",
@@ -217,11 +220,14 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .web.app import ServeOptions, parse_auth, serve
     from .ingest.uploads import UploadPolicy
+    from .web.app import ANSWER_SLOTS, ServeOptions, parse_auth, serve
 
+    slots = ANSWER_SLOTS if args.answer_slots is None else args.answer_slots
+    if not 1 <= slots <= 64:
+        raise PolicyQAError("--answer-slots must be a whole number from 1 to 64")
     options = ServeOptions(host=args.host, port=args.port, auth=parse_auth(args.auth),
-                           allow_no_auth=args.no_auth,
+                           allow_no_auth=args.no_auth, answer_slots=slots,
                            upload=UploadPolicy(max_bytes=int(args.max_upload_mb * 1024 * 1024)))
     serve(settings.with_(corpus_dir=args.corpus), options)
     return 0

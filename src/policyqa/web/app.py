@@ -8,7 +8,9 @@ stderr.
 from __future__ import annotations
 
 import html
+import inspect
 import ipaddress
+import json
 import os
 import sys
 import traceback
@@ -18,13 +20,19 @@ from typing import Any
 
 # Before gradio is imported: otherwise it checks its version and sends analytics to outside hosts.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# Gradio's queue keeps a record of the last 10,000 events for its monitoring page (off here) and,
+# after every event, summarises them all with pandas: 11% of the server's time under
+# scripts/load_chat.py after a few thousand answers, and growing with every answer up to 10,000.
+# One record, and a summary practically never recomputed, keep that cost flat (read by
+# gradio.queueing.Queue when demo.queue() creates it; an operator's own setting wins).
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
 
 from . import render  # noqa: E402
 from ..config import Settings  # noqa: E402
 from ..errors import IndexBusyError, PolicyQAError  # noqa: E402
 from .live_index import LiveIndex  # noqa: E402
 from ..sanitize import check_date, printable  # noqa: E402
-from ..schema import Answer  # noqa: E402
 from ..ingest.uploads import UploadOutcome, UploadPolicy, save_uploads  # noqa: E402
 
 ENV_AUTH = "POLICYQA_AUTH"
@@ -38,6 +46,25 @@ EXAMPLES = [
     "What tariff rate did the US set on Chinese semiconductors in 2024?",
     "What did Sam Altman propose to the Senate about licensing AI models?",
 ]
+
+# Answers run this many at a time (the rest wait in Gradio's queue, first come first served).
+# Measured with scripts/load_chat.py (README, "Web chat under load"): 1 slot leaves the CPU idle
+# while an answer's request and reply are handled; 4 or 8 answered no more a second and put
+# more torch calls on the two cores at once.
+ANSWER_SLOTS = 2
+# Status polls: rare while nothing changes (the status only changes when someone adds articles),
+# quick while a re-index runs so that its progress and its end show promptly.
+IDLE_POLL_S = 30.0
+BUSY_POLL_S = 2.0
+# Seconds between the queue's position messages to waiting clients; Gradio's default ("auto")
+# sends every waiting client a message whenever any answer finishes.
+QUEUE_STATUS_S = 10.0
+PENDING = "*Searching the articles…*"
+# How often Gradio's queue looks for work to start and for progress to report (see _calm_queue).
+# 5 ms against Gradio's 1 ms: as many answers a second or more under load (load_chat, 20 users,
+# interleaved runs), a third less CPU with no one connected.
+QUEUE_POLL_S = 0.005
+PROGRESS_POLL_S = 0.5
 
 CSS = """
 #pqa-sources .pqa-source { border: 1px solid var(--border-color-primary); border-radius: 8px;
@@ -60,11 +87,16 @@ CSS = """
 
 @dataclass(frozen=True)
 class Turn:
-    """One question and what came back: an answer with its rendering, or an error message."""
+    """One question and what came back, as the few strings the page and follow-ups need.
+
+    Not the Answer itself: its passages and citations are tens of KB a turn, and a session's
+    state lives as long as its page is open.
+    """
 
     question: str
-    answer: Answer | None
-    view: render.AnswerView | None
+    view: render.AnswerView | None  # None for an error
+    effective: str = ""  # the query actually searched
+    said: str = ""  # the answer as plain quoted text, the conversation's history for follow-ups
     error: str | None = None
 
 
@@ -78,22 +110,24 @@ def ask(live: LiveIndex, question: str, turns: list[Turn], doc_ids: list[str] | 
         with live.use() as retriever:  # one generation for the answer and its rendering
             answer = retriever.ask(question, history=None if literal else _history(turns), **filters)
             view = render.view(answer, doc_text=lambda d: _doc_text(retriever, d))
-        return Turn(question, answer, view)
+        said = " ".join(s.text for s in answer.sentences) if answer.found else "Not found."
+        return Turn(question, view, answer.effective_query, said)
     except Exception as exc:
-        return Turn(question, None, None, error=_readable(exc))
+        return Turn(question, None, error=_readable(exc))
 
 
 def compare_sources(live: LiveIndex, turns: list[Turn], doc_ids: list[str] | None = None, date_from: str = "",
                     date_to: str = "") -> str:
     """The "Sources compared" view (render.coverage_html) for the last answered question: its
     effective query (a follow-up already resolved) asked of every relevant document in turn."""
-    last = next((t for t in reversed(turns) if t.answer is not None), None)
-    if last is None or last.answer is None:
+    last = next((t for t in reversed(turns or []) if isinstance(t, Turn) and t.view is not None and t.effective),
+                None)
+    if last is None:
         return '<div class="pqa-compare pqa-empty">Ask a question first.</div>'
     try:
         filters = _filters(doc_ids, date_from, date_to)
         with live.use() as retriever:
-            answer = retriever.ask(last.answer.effective_query, coverage=True, **filters)
+            answer = retriever.ask(last.effective, coverage=True, **filters)
         return render.coverage_html(answer.coverage)
     except Exception as exc:
         return f'<div class="pqa-compare pqa-error">{html.escape(_readable(exc))}</div>'
@@ -137,10 +171,9 @@ def _history(turns: list[Turn]) -> list[dict[str, str]]:
     """The conversation as {"role", "content"} dicts, with the answers as plain quoted text."""
     out = []
     for t in turns:
-        if t.answer is None:
+        if t.view is None:
             continue
-        said = " ".join(s.text for s in t.answer.sentences) if t.answer.found else "Not found."
-        out += [{"role": "user", "content": t.question}, {"role": "assistant", "content": said}]
+        out += [{"role": "user", "content": t.question}, {"role": "assistant", "content": t.said}]
     return out
 
 
@@ -158,18 +191,21 @@ def _readable(exc: BaseException) -> str:
     return f"something went wrong ({exc.__class__.__name__}); the details are in the server log"
 
 
-def messages(turns: list[Turn], waiting: str | None = None) -> list[dict[str, str]]:
-    out = []
-    for t in turns:
-        out.append({"role": "user", "content": render.md_escape(t.question)})
-        if t.view is not None:
-            out.append({"role": "assistant", "content": t.view.chat})
-        else:
-            out.append({"role": "assistant", "content": f"⚠ {render.md_escape(t.error or 'no answer')}"})
-    if waiting is not None:
-        out += [{"role": "user", "content": render.md_escape(waiting)},
-                {"role": "assistant", "content": "*Searching the articles…*"}]
-    return out
+def chat_message(role: str, markdown: str) -> dict[str, Any]:
+    """One chat message in the form gr.Chatbot's postprocess gives the page (a test holds the two
+    equal), so the answer event sends it as it is instead of re-processing the conversation."""
+    return {"role": role, "metadata": None, "content": [{"text": inspect.cleandoc(markdown), "type": "text"}],
+            "options": None}
+
+
+def turn_messages(turn: Turn) -> list[dict[str, Any]]:
+    """The turn's two chat messages: the question, then the answer or the error."""
+    said = turn.view.chat if turn.view is not None else f"⚠ {render.md_escape(turn.error or 'no answer')}"
+    return [chat_message("user", render.md_escape(turn.question)), chat_message("assistant", said)]
+
+
+def messages(turns: list[Turn]) -> list[dict[str, Any]]:
+    return [m for t in turns for m in turn_messages(t)]
 
 
 def upload_markdown(outcomes: tuple[UploadOutcome, ...]) -> str:
@@ -187,30 +223,32 @@ def upload_markdown(outcomes: tuple[UploadOutcome, ...]) -> str:
 
 # ---- the page -------------------------------------------------------------------------
 
-def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *,
-              uploads: bool = True) -> Any:  # a gradio.Blocks; gradio is imported only when it is built
+def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *, uploads: bool = True,
+              answer_slots: int = ANSWER_SLOTS) -> Any:  # a gradio.Blocks; gradio is imported only when it is built
     import gradio as gr
     from gradio.utils import get_upload_folder
 
-    def on_ask(question: str, turns: list[Turn], doc_ids: list[str], date_from: str, date_to: str,
+    def on_ask(question: Any, turns: list[Turn], doc_ids: Any, date_from: Any, date_to: Any,
                literal: bool = False):  # type: ignore[no-untyped-def]
-        question = (question or "").strip()
-        if not question:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            return
-        yield "", messages(turns, waiting=question), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        turn = ask(live, question, turns, doc_ids, date_from, date_to, literal=literal)
-        turns = turns + [turn]
-        yield ("", messages(turns), turns) + _panels(turn)
+        # The inputs arrive as the client sent them (these events skip Gradio's preprocess): any
+        # JSON. Text that is not text counts as empty; the library checks the rest.
+        question = question.strip() if isinstance(question, str) else ""
+        if not question:  # nothing asked (or a second Enter while the page waits): no reply
+            return [], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        turn = ask(live, question, turns, doc_ids if isinstance(doc_ids, list) else None,
+                   date_from if isinstance(date_from, str) else "", date_to if isinstance(date_to, str) else "",
+                   literal=literal)
+        return (turn_messages(turn), turns + [turn]) + _panels(turn)
 
     def on_reask(query: str, turns: list[Turn], doc_ids: list[str], date_from: str,
                  date_to: str):  # type: ignore[no-untyped-def]
-        yield from on_ask(query, turns, doc_ids, date_from, date_to, literal=True)
+        return on_ask(query, turns, doc_ids, date_from, date_to, literal=True)
 
     def _panels(turn: Turn) -> tuple[Any, Any, Any]:
-        if turn.view is None or turn.answer is None:  # an error: the last answer's panels stay
+        if turn.view is None:  # an error: the last answer's panels stay
             return gr.skip(), gr.skip(), gr.skip()
-        return turn.view.sources, gr.update(value=turn.answer.effective_query), turn.view.markdown
+        # As their postprocess would give them (these events skip it): Code strips its text.
+        return turn.view.sources, turn.effective, turn.view.markdown.strip()
 
     def on_select(turns: list[Turn], evt: gr.SelectData):  # type: ignore[no-untyped-def]
         index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -223,25 +261,33 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *,
     on_select.__annotations__["evt"] = gr.SelectData
 
     def on_clear():  # type: ignore[no-untyped-def]
-        return [], [], "", gr.update(value=""), ""
+        return [], [], "", "", ""
 
     def on_upload(payload: Any):  # type: ignore[no-untyped-def]
         try:
             outcomes = add_files(live, payload, policy, get_upload_folder())
         except Exception as exc:
-            return f"✗ {render.md_escape(_readable(exc))}", None, render.status_markdown(live.status())
+            return f"✗ {render.md_escape(_readable(exc))}", None, render.status_markdown(live.status()), gr.skip()
         if any(not o.ok for o in outcomes):
             gr.Warning("Some files were refused; the reasons are listed under the upload box.", duration=8)
-        return upload_markdown(outcomes), None, render.status_markdown(live.status())
-
-    def on_tick(seen: int):  # type: ignore[no-untyped-def]
         status = live.status()
-        docs = gr.update(choices=list(status.index.documents)) if status.builds != seen else gr.skip()
-        return render.status_markdown(status), docs, status.builds
+        # This page polls quickly until the new index is in; other pages notice at their next poll.
+        poll = gr.Timer(BUSY_POLL_S) if status.indexing else gr.skip()
+        return upload_markdown(outcomes), None, render.status_markdown(status), poll
+
+    def on_tick(seen: tuple[int, int]):  # type: ignore[no-untyped-def]
+        status = live.status()
+        version, builds = seen
+        if status.version == version and not status.indexing:
+            return gr.skip()  # nothing changed: nothing is sent
+        changed = status.version != version
+        docs = gr.update(choices=list(status.index.documents)) if status.builds != builds else gr.skip()
+        poll = gr.Timer(BUSY_POLL_S if status.indexing else IDLE_POLL_S) if changed else gr.skip()
+        return render.status_markdown(status), docs, (status.version, status.builds), poll
 
     with gr.Blocks(title="policyqa", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as demo:
         turns = gr.State([])
-        seen_builds = gr.State(-1)
+        seen = gr.State((-1, -1))  # (status version, builds) this page last showed
         with gr.Row():
             gr.Markdown("## policyqa\nAnswers quoted word for word from the articles, each sentence "
                         "cited to its source. Click an answer to see its sources.")
@@ -289,27 +335,44 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *,
                         upload_md = gr.Markdown(elem_id="pqa-upload-result")
                     else:
                         gr.Markdown("Uploads are off: the corpus folder does not exist.")
+        # The question being answered and the new turn's two messages: the page moves the one into
+        # `asked` as it shows "Searching…", and appends the other to the chat itself, so the
+        # server never sends (nor processes) the conversation so far.
+        asked = gr.Textbox(visible=False)
+        reply = gr.JSON(visible=False)
+        poll = gr.Timer(IDLE_POLL_S)
 
-        asked = [question, turns, doc_filter, date_from, date_to]
-        reasked = [effective, turns, doc_filter, date_from, date_to]
-        # Answering is CPU-bound on a small machine: a few at a time keeps every answer moving.
-        answering: dict[str, Any] = dict(outputs=[question, chat, turns, sources, effective, md_box],
-                                         concurrency_limit=4, concurrency_id="answer", show_progress="hidden")
-        question.submit(on_ask, asked, api_name="chat", **answering)
-        ask_btn.click(on_ask, asked, api_visibility="private", **answering)
-        reask_btn.click(on_reask, reasked, api_name="reask", **answering)
-        effective.submit(on_reask, reasked, api_visibility="private", **answering)
-        chat.select(on_select, [turns], [sources, effective, md_box], api_visibility="private")
+        answering: dict[str, Any] = dict(
+            outputs=[reply, turns, sources, effective, md_box], show_progress="hidden",
+            # The outputs are made in their wire form above (chat_message, _panels) and on_ask
+            # takes the inputs as sent: Gradio's pre- and postprocess would only repeat that work,
+            # with one thread hand-off per input and per output.
+            preprocess=False, postprocess=False, concurrency_limit=answer_slots, concurrency_id="answer")
+        for trigger, source, handler, name in ((question.submit, question, on_ask, "chat"),
+                                               (ask_btn.click, question, on_ask, None),
+                                               (reask_btn.click, effective, on_reask, "reask"),
+                                               (effective.submit, effective, on_reask, None)):
+            clears = [question] if source is question else []  # a re-ask leaves its query in place
+            api: dict[str, Any] = dict(api_name=name) if name else dict(api_visibility="private")
+            (trigger(None, [source, chat], clears + [asked, chat], js=_show_pending_js(clear=bool(clears)),
+                     api_visibility="private")
+             .then(handler, [asked, turns, doc_filter, date_from, date_to], **api, **answering)
+             .then(None, [reply, chat], [chat, reply], js=SHOW_REPLY_JS, api_visibility="private"))
+        chat.select(on_select, [turns], [sources, effective, md_box], api_visibility="private",
+                    postprocess=False)
         compare_btn.click(lambda t, d, f, to: compare_sources(live, t, d, f, to), [turns, doc_filter, date_from, date_to],
-                          [compare_html], api_visibility="private", concurrency_limit=4, concurrency_id="answer")
+                          [compare_html], api_visibility="private", concurrency_limit=answer_slots,
+                          concurrency_id="answer")
         for clear in (clear_btn.click, chat.clear):
             clear(on_clear, None, [chat, turns, sources, effective, md_box], api_visibility="private")
         if uploads:
-            files.upload(on_upload, [files], [upload_md, files, status_md], preprocess=False,
+            # Its own queue of one: questions never wait behind an upload, nor an upload behind them.
+            files.upload(on_upload, [files], [upload_md, files, status_md, poll], preprocess=False,
                          api_name="add_articles", concurrency_limit=1, concurrency_id="upload")
-        ticking: dict[str, Any] = dict(inputs=[seen_builds], outputs=[status_md, doc_filter, seen_builds],
+        # Outside the queue: a status poll is a few fields (LiveIndex.status) and usually sends nothing.
+        ticking: dict[str, Any] = dict(inputs=[seen], outputs=[status_md, doc_filter, seen, poll], queue=False,
                                        show_progress="hidden", api_visibility="private")
-        gr.Timer(1.5).tick(on_tick, concurrency_limit=None, **ticking)
+        poll.tick(on_tick, **ticking)
         demo.load(on_tick, **ticking)
 
         def index_status() -> dict:
@@ -318,6 +381,43 @@ def build_app(live: LiveIndex, policy: UploadPolicy = UploadPolicy(), *,
 
         gr.api(index_status, api_name="index_status")
     return demo
+
+
+# The page's side of an answer (run in the browser; see `asked` and `reply` above).
+_MD_ESCAPE_JS = r"""
+const esc = (t) => t.split(/\s+/).filter(Boolean).join(" ").replace(/([\\`*_{}\[\]<>#|~&$])/g, "\\$1")
+  .replace(/^([-+])(\s)/, "\\$1$2").replace(/^(\d+)([.)])(\s)/, "$1\\$2$3");
+"""
+_MESSAGE_JS = r"""
+const msg = (role, text) => ({role, metadata: null, content: [{text, type: "text"}], options: null});
+const text_of = (m) => Array.isArray(m.content) ? m.content.map((c) => c.text || "").join("") : String(m.content || "");
+const pending = (m) => m && m.role === "assistant" && text_of(m) === PENDING;
+"""
+
+
+def _show_pending_js(*, clear: bool) -> str:
+    """[question box cleared when ``clear``,] asked, chat <- question, chat: the question and a
+    "Searching…" line appear at once. One question at a time per page: while one is waiting,
+    another Enter leaves the box as it is and asks nothing."""
+    kept, cleared = ("q, ", '"", ') if clear else ("", "")
+    return ("(q, chat) => { const PENDING = " + json.dumps(PENDING) + ";" + _MD_ESCAPE_JS + _MESSAGE_JS + """
+  const msgs = chat || [];
+  const text = (q || "").trim();
+  if (!text || pending(msgs[msgs.length - 1])) return [""" + kept + """"", msgs];
+  return [""" + cleared + """text, [...msgs, msg("user", esc(text)), msg("assistant", PENDING)]];
+}""")
+
+
+# chat, reply <- reply, chat: the "Searching…" line (and its question) replaced by the turn the
+# server made; appended at the end if it is gone (the conversation was cleared meanwhile).
+SHOW_REPLY_JS = ("(reply, chat) => { const PENDING = " + json.dumps(PENDING) + ";" + _MESSAGE_JS + """
+  const msgs = chat || [];
+  if (!Array.isArray(reply) || reply.length === 0) return [msgs, []];
+  for (let i = msgs.length - 1; i > 0; i--) {
+    if (pending(msgs[i])) return [[...msgs.slice(0, i - 1), ...reply, ...msgs.slice(i + 1)], []];
+  }
+  return [[...msgs, ...reply], []];
+}""")
 
 
 def _status_dict(live: LiveIndex) -> dict[str, Any]:
@@ -337,6 +437,7 @@ class ServeOptions:
     auth: tuple[str, str] | None = None
     allow_no_auth: bool = False  # bind beyond loopback without a password (explicit opt-in)
     upload: UploadPolicy = UploadPolicy()
+    answer_slots: int = ANSWER_SLOTS  # answers computed at once
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:
@@ -393,6 +494,30 @@ def prepare_index(settings: Settings, embedder: Any) -> bool:
     return True
 
 
+def _calm_queue(demo: Any) -> None:
+    """Gradio's queue looks for work every 1 ms and for progress to report every 10 ms, busy or
+    idle: 7.5% of a CPU with no one connected, on the two cores the answers need. Every
+    QUEUE_POLL_S and PROGRESS_POLL_S instead (these handlers report no progress). Private
+    attributes of gradio.queueing.Queue: with a Gradio that lacks them this changes nothing."""
+    queue = getattr(demo, "_queue", None)
+    if queue is not None and hasattr(queue, "sleep_when_free"):
+        queue.sleep_when_free = QUEUE_POLL_S
+    if queue is not None and hasattr(queue, "progress_update_sleep_when_free"):
+        queue.progress_update_sleep_when_free = PROGRESS_POLL_S
+
+
+def _no_matplotlib_probe() -> None:
+    """Gradio wraps every event in ``import matplotlib`` (to switch its plotting backend). Where
+    matplotlib is not installed that import fails only after searching every folder of sys.path,
+    on every event: 3% of the server's time under scripts/load_chat.py. Recording it as absent
+    (None in sys.modules, which Python answers with ModuleNotFoundError at once) changes nothing
+    else: it is not installed."""
+    import importlib.util
+
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None  # type: ignore[assignment]
+
+
 def serve(settings: Settings, options: ServeOptions) -> None:
     """Build or refresh the index, then serve the chat until interrupted."""
     if not is_loopback(options.host) and options.auth is None and not options.allow_no_auth:
@@ -403,8 +528,10 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     embedder = Embedder(settings.model_path)
     uploads = prepare_index(settings, embedder)
     live = LiveIndex(settings.index_dir, settings.corpus_dir, settings=settings, embedder=embedder)
-    demo = build_app(live, options.upload, uploads=uploads)
-    demo.queue(default_concurrency_limit=4)
+    demo = build_app(live, options.upload, uploads=uploads, answer_slots=options.answer_slots)
+    demo.queue(default_concurrency_limit=options.answer_slots, status_update_rate=QUEUE_STATUS_S)
+    _calm_queue(demo)
+    _no_matplotlib_probe()
     try:
         demo.launch(server_name=options.host, server_port=options.port, auth=options.auth,
                     auth_message="policyqa: sign in" if options.auth else None,

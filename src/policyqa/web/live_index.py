@@ -34,11 +34,15 @@ class LiveStatus:
     last_report: IndexReport | None  # of the last finished build
     last_error: str | None  # of the last failed build; the previous index stays in use
     builds: int  # finished builds since the server started; changes whenever the index may have
+    version: int = 0  # changes whenever anything above does: a page compares it to skip unchanged polls
 
 
 class _Generation:
     def __init__(self, retriever: Retriever) -> None:
         self.retriever = retriever
+        # Read once per generation: a generation never changes, and its status lists every
+        # document id (a SQLite scan), which a status poll must not repeat.
+        self.status = retriever.status()
         self.users = 0
         self.retired = False
 
@@ -60,6 +64,7 @@ class LiveIndex:
         self._last_report: IndexReport | None = None
         self._last_error: str | None = None
         self._builds = 0
+        self._version = 0
         self._idle = threading.Event()
         self._idle.set()
 
@@ -79,16 +84,18 @@ class LiveIndex:
                 gen.retriever.close()
 
     def status(self) -> LiveStatus:
+        """Constant time: the generation's status is cached, the rest is a few fields."""
         with self._lock:
-            index = self._gen.retriever.status()
-            return LiveStatus(index=index, indexing=self._thread is not None, pending=tuple(self._pending),
-                              started_at=self._started_at, last_report=self._last_report,
-                              last_error=self._last_error, builds=self._builds)
+            return LiveStatus(index=self._gen.status, indexing=self._thread is not None,
+                              pending=tuple(self._pending), started_at=self._started_at,
+                              last_report=self._last_report, last_error=self._last_error, builds=self._builds,
+                              version=self._version)
 
     def reindex(self, new_files: Sequence[str] = ()) -> None:
         """Bring the index in line with the corpus folder in the background; returns at once."""
         with self._lock:
             self._pending.extend(new_files)
+            self._version += 1
             if self._thread is not None:
                 self._again = True  # the running build may have scanned the folder already
                 return
@@ -119,6 +126,7 @@ class LiveIndex:
                 report, error = None, f"unexpected error while indexing: {exc.__class__.__name__}: {exc}"
             with self._lock:
                 self._builds += 1
+                self._version += 1
                 self._last_report = report if report is not None else self._last_report
                 self._last_error = error
                 if not self._again:
@@ -130,8 +138,14 @@ class LiveIndex:
                 self._started_at = time.time()
 
     def _swap(self, fresh: Retriever) -> None:
+        try:
+            gen = _Generation(fresh)  # its status is read here, in the build thread, not under the lock
+        except BaseException:
+            fresh.close()  # a generation that cannot say what it holds is not swapped in
+            raise
         with self._lock:
-            old, self._gen = self._gen, _Generation(fresh)
+            old, self._gen = self._gen, gen
+            self._version += 1
             old.retired = True
             close = old.users == 0
         if close:
