@@ -167,15 +167,21 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_chat_follow_up_sources_upload_and_not_found(server, browser, tmp_path):
-    etc_passwd = hashlib.sha256(Path("/etc/passwd").read_bytes()).hexdigest() if Path("/etc/passwd").exists() else None
-    before = files_under(server.root)
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+def open_chat(server, browser, height: int):  # type: ignore[no-untyped-def]
+    """A page on the chat, ready for a question, and the list of requests it makes elsewhere."""
+    page = browser.new_page(viewport={"width": 1280, "height": height})
     outside: list[str] = []
     page.on("request", lambda r: outside.append(r.url)
             if not r.url.startswith((server.url, "data:", "blob:")) else None)
     page.goto(server.url, wait_until="domcontentloaded", timeout=60_000)
     page.locator("#pqa-question textarea").wait_for(timeout=60_000)
+    return page, outside
+
+
+def test_chat_follow_up_sources_upload_and_not_found(server, browser, tmp_path):
+    etc_passwd = hashlib.sha256(Path("/etc/passwd").read_bytes()).hexdigest() if Path("/etc/passwd").exists() else None
+    before = files_under(server.root)
+    page, outside = open_chat(server, browser, 900)
 
     # 1. First screen: example questions from the default corpus, and the index status.
     page.get_by_text("How many countries attended the AI Safety Summit?").first.wait_for()
@@ -277,12 +283,7 @@ def test_who_said_speakers_and_sources_compared(server, browser):
     """Issue 12 in the browser: every quote led by its speaker (here reported speech in a readout,
     attributed to the President), and the "Sources compared" view: documents by date, those that
     say nothing, the endorsing-nations figures side by side flagged as differing."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    outside: list[str] = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith((server.url, "data:", "blob:")) else None)
-    page.goto(server.url, wait_until="domcontentloaded", timeout=60_000)
-    page.locator("#pqa-question textarea").wait_for(timeout=60_000)
+    page, outside = open_chat(server, browser, 1000)
 
     answer = ask(page, WHO_SAID)
     assert "[1]" in answer, answer

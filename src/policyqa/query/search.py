@@ -8,6 +8,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -45,25 +46,16 @@ class Searcher:
         self.settings = settings
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._documents: OrderedDict[str, Document | None] = OrderedDict()
+        # Per instance (an lru_cache on the method would keep every reader a server ever opened
+        # alive in one class-wide cache).
+        self._document = lru_cache(maxsize=256)(reader.document)
         self._n_chunks = reader.info().n_chunks  # a reader is a snapshot: its counts do not change
 
     # ---- documents ------------------------------------------------------------------
 
     def document(self, doc_id: str) -> Document:
         """The indexed document (with the exact text every offset points into)."""
-        with self._cache_lock:
-            if doc_id in self._documents:
-                self._documents.move_to_end(doc_id)
-                doc = self._documents[doc_id]
-            else:
-                doc = False  # type: ignore[assignment]
-        if doc is False:
-            doc = self.reader.document(doc_id)
-            with self._cache_lock:
-                self._documents[doc_id] = doc
-                while len(self._documents) > 256:
-                    self._documents.popitem(last=False)
+        doc = self._document(doc_id)
         if doc is None:
             raise UnknownDocumentError(f"no document {printable(doc_id)!r} in the index")
         return doc

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import SCHEMA_VERSION
 from ..errors import IndexMismatchError
-from ..ranking import best
+from ..ranking import best, best_held
 from ..schema import Document
 from ..threads import one_thread
 from .files import IndexFiles, deleted_file, read_current, read_manifest
@@ -355,8 +355,6 @@ class FileIndexReader:
 
     def lexical_top(self, tokens: Sequence[str], n: int, *, header_weight: float = 0.0,
                     allowed: np.ndarray | None = None) -> np.ndarray:
-        from ..ranking import best_held
-
         body, header = self._scores(tokens)
         combined = body + header_weight * header if header_weight else body
         if allowed is not None:

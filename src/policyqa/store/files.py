@@ -183,7 +183,8 @@ def _manifest_problem(m: object) -> str | None:
     parts = m.get("parts")
     if not isinstance(parts, list) or not all(
             isinstance(p, dict) and isinstance(p.get("name"), str) and _PART_NAME.fullmatch(p["name"])
-            and all(isinstance(p.get(k), int) and p[k] >= 0 for k in ("chunks", "sentences", "deleted"))
+            and all(isinstance(p.get(k), int) and p[k] >= 0
+                    for k in ("chunks", "sentences", "deleted", "deleted_sentences"))
             for p in parts):
         return "no valid part list"
     locations = m.get("locations")
@@ -415,7 +416,8 @@ def write_commit(index_dir: Path, manifest: dict[str, Any], parts: list[Path], d
         gone = deleted.get(part.name)
         n_deleted = int(np.count_nonzero(gone.chunks)) if gone is not None else 0
         entries.append({"name": part.name, "chunks": counts["chunks"], "sentences": counts["segments"],
-                        "documents": counts["documents"], "deleted": n_deleted})
+                        "documents": counts["documents"], "deleted": n_deleted,
+                        "deleted_sentences": gone.sentences if gone is not None and n_deleted else 0})
         chunks += counts["chunks"] - n_deleted
         sentences += counts["segments"] - (gone.sentences if gone is not None else 0)
     full = {**manifest, "parts": entries, "locations": dict(sorted(locations.items())),

@@ -235,35 +235,9 @@ def _build(roots: list[Path], index_dir: Path, settings: Settings, rebuild: bool
 
 def _deletions(gen: Path, manifest: dict) -> dict[str, store.Deleted]:
     """The commit's deletion marks, by part (copies: the new commit adds to them)."""
-    out = {}
-    for entry in manifest["parts"]:
-        if entry["deleted"]:
-            chunks = np.load(gen / store.deleted_file(entry["name"])).astype(bool, copy=True)
-            # Sentences of deleted rows: the part's count minus what the commit counted live is
-            # not kept per part, so count them from the rows' documents when needed (below).
-            out[entry["name"]] = store.Deleted(chunks, _deleted_sentences(gen.parent / entry["name"], chunks))
-    return out
-
-
-def _deleted_sentences(part: Path, chunks: np.ndarray) -> int:
-    """Sentences of the documents whose chunks ``chunks`` marks deleted."""
-    import sqlite3
-
-    db = sqlite3.connect(f"file:{part / store.DB}?mode=ro", uri=True)
-    try:
-        ids = np.flatnonzero(chunks).tolist()
-        docs: set[str] = set()
-        for i in range(0, len(ids), 500):
-            batch = ids[i:i + 500]
-            docs |= {r[0] for r in db.execute(f"SELECT DISTINCT doc_id FROM chunks WHERE id IN ({','.join('?' * len(batch))})", batch)}
-        total, docs_l = 0, sorted(docs)
-        for i in range(0, len(docs_l), 500):
-            batch = docs_l[i:i + 500]
-            total += db.execute(f"SELECT count(*) FROM segments WHERE doc_id IN ({','.join('?' * len(batch))})",
-                                batch).fetchone()[0]
-        return total
-    finally:
-        db.close()
+    return {e["name"]: store.Deleted(np.load(gen / store.deleted_file(e["name"])).astype(bool, copy=True),
+                                     e["deleted_sentences"])
+            for e in manifest["parts"] if e["deleted"]}
 
 
 # ---- merging ----------------------------------------------------------------------------
